@@ -1,0 +1,243 @@
+//! `schemactl`: lint a catalog of versioned event schemas and generate typed Rust from it.
+//!
+//! Exit codes: 0 ok, 1 check failed (lint errors, stale output), 2 usage or unreadable input.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use schemactl_codegen::{load, output, rust, Diagnostics, LoadOptions, Rule};
+
+/// Schema-first toolchain for events on RabbitMQ.
+#[derive(Debug, Parser)]
+#[command(name = "schemactl", version, about)]
+struct Cli {
+    /// The catalog directory (holding catalog.toml).
+    #[arg(long, global = true, default_value = "schemas")]
+    catalog: PathBuf,
+    /// Skip a warning rule by ID (repeatable); errors cannot be skipped.
+    #[arg(long = "allow", global = true, value_name = "RULE")]
+    allow: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Lint the catalog; exit 1 on errors.
+    Lint {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Fail on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Generate the Rust tree into `<out>/rust`; with --check, exit 1 if it is stale.
+    Generate {
+        /// Output directory.
+        #[arg(long, default_value = "generated")]
+        out: PathBuf,
+        /// Compare instead of writing; exit 1 naming every stale file.
+        #[arg(long)]
+        check: bool,
+    },
+    /// List every lint rule with its ID, default severity and what it checks.
+    Rules,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// Exit status of a verb.
+enum Status {
+    Ok,
+    Failed,
+    BadInput,
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> Self {
+        ExitCode::from(match s {
+            Status::Ok => 0,
+            Status::Failed => 1,
+            Status::BadInput => 2,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut allow = Vec::new();
+    for id in &cli.allow {
+        match Rule::from_id(id) {
+            Some(rule) => allow.push(rule),
+            None => {
+                eprintln!("error: unknown rule `{id}` in --allow; `schemactl rules` lists them");
+                return Status::BadInput.into();
+            }
+        }
+    }
+    let options = LoadOptions { allow };
+    match cli.command {
+        Command::Rules => rules(),
+        Command::Lint {
+            format,
+            deny_warnings,
+        } => lint(&cli.catalog, &options, format, deny_warnings),
+        Command::Generate { out, check } => generate(&cli.catalog, &options, &out, check),
+    }
+    .into()
+}
+
+fn rules() -> Status {
+    println!("{:<24} {:<8} SUMMARY", "RULE", "SEVERITY");
+    for rule in Rule::ALL {
+        println!(
+            "{:<24} {:<8} {}",
+            rule.id(),
+            rule.severity(),
+            rule.summary()
+        );
+    }
+    Status::Ok
+}
+
+/// Prints findings and says whether the input was unreadable (exit 2) rather than wrong.
+fn report(diags: &Diagnostics, format: Format) -> bool {
+    match format {
+        Format::Text => {
+            for d in diags {
+                eprintln!("{d}");
+            }
+            if !diags.is_empty() {
+                eprintln!(
+                    "{} error(s), {} warning(s)",
+                    diags.error_count(),
+                    diags.warning_count()
+                );
+            }
+        }
+        Format::Json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(diags).unwrap_or_else(|e| e.to_string())
+            );
+        }
+    }
+    diags.iter().any(|d| d.rule == Rule::Io)
+}
+
+fn unreadable(catalog: &Path) -> Option<String> {
+    if !catalog.is_dir() {
+        return Some(format!(
+            "catalog directory {} does not exist; pass --catalog DIR",
+            catalog.display()
+        ));
+    }
+    let config = catalog.join(load::CONFIG_FILE);
+    if !config.is_file() {
+        return Some(format!(
+            "{} not found: a catalog directory holds catalog.toml",
+            config.display()
+        ));
+    }
+    None
+}
+
+fn lint(catalog: &Path, options: &LoadOptions, format: Format, deny_warnings: bool) -> Status {
+    if let Some(message) = unreadable(catalog) {
+        eprintln!("error: {message}");
+        return Status::BadInput;
+    }
+    let (diags, ok) = match load(catalog, options) {
+        Ok(c) => match rust::render(&c) {
+            Ok(_) => (c.warnings, true),
+            Err(mut d) => {
+                d.extend(c.warnings);
+                (d, false)
+            }
+        },
+        Err(d) => (d, false),
+    };
+    let bad_input = report(&diags, format);
+    if bad_input {
+        Status::BadInput
+    } else if !ok || (deny_warnings && !diags.is_empty()) {
+        Status::Failed
+    } else {
+        if matches!(format, Format::Text) {
+            eprintln!("{}: ok", catalog.display());
+        }
+        Status::Ok
+    }
+}
+
+fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> Status {
+    if let Some(message) = unreadable(catalog) {
+        eprintln!("error: {message}");
+        return Status::BadInput;
+    }
+    let loaded = match load(catalog, options) {
+        Ok(c) => c,
+        Err(d) => {
+            return if report(&d, Format::Text) {
+                Status::BadInput
+            } else {
+                Status::Failed
+            };
+        }
+    };
+    report(&loaded.warnings, Format::Text);
+    let files = match rust::render(&loaded) {
+        Ok(f) => f,
+        Err(d) => {
+            report(&d, Format::Text);
+            return Status::Failed;
+        }
+    };
+    let rust_dir = out.join("rust");
+    if check {
+        match output::check_tree(&rust_dir, &files) {
+            Ok(stale) if stale.is_empty() => {
+                eprintln!("{}: up to date ({} files)", rust_dir.display(), files.len());
+                Status::Ok
+            }
+            Ok(stale) => {
+                for s in &stale {
+                    eprintln!("stale: {s}");
+                }
+                eprintln!(
+                    "{} stale file(s); run `schemactl generate --out {}`",
+                    stale.len(),
+                    out.display()
+                );
+                Status::Failed
+            }
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", rust_dir.display());
+                Status::BadInput
+            }
+        }
+    } else {
+        match output::write_tree(&rust_dir, &files) {
+            Ok(r) => {
+                eprintln!(
+                    "{}: {} written, {} unchanged, {} removed",
+                    rust_dir.display(),
+                    r.written.len(),
+                    r.unchanged.len(),
+                    r.removed.len()
+                );
+                Status::Ok
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", rust_dir.display());
+                Status::BadInput
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! `catalog.toml`: the catalog's name, exchanges, services, defaults, envelope profile and lint
+//! settings.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The parsed `catalog.toml`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Name, version and description of the catalog.
+    pub catalog: CatalogInfo,
+    /// Exchanges by name.
+    #[serde(default)]
+    pub exchanges: BTreeMap<String, ExchangeConfig>,
+    /// Services by name.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceConfig>,
+    /// Defaults applied to every event unless its `x-event` says otherwise.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// The envelope every event travels in.
+    #[serde(default)]
+    pub envelope: EnvelopeConfig,
+    /// Lint settings.
+    #[serde(default)]
+    pub lint: LintConfig,
+}
+
+/// `[catalog]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogInfo {
+    /// Catalog name.
+    pub name: String,
+    /// Catalog version (informative; published in docs).
+    pub version: String,
+    /// What the catalog covers.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// When set, every event's `$id` must be this prefix followed by the file's path.
+    #[serde(default)]
+    pub id_base: Option<String>,
+}
+
+/// The AMQP exchange types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExchangeKind {
+    /// Routes by routing-key pattern.
+    Topic,
+    /// Routes to every bound queue.
+    Fanout,
+    /// Routes by exact routing key.
+    Direct,
+    /// Routes by header values.
+    Headers,
+}
+
+impl ExchangeKind {
+    /// The AMQP name of the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExchangeKind::Topic => "topic",
+            ExchangeKind::Fanout => "fanout",
+            ExchangeKind::Direct => "direct",
+            ExchangeKind::Headers => "headers",
+        }
+    }
+
+    /// Whether the routing key selects queues (so two events on one key collide).
+    pub fn routes_by_key(self) -> bool {
+        matches!(self, ExchangeKind::Topic | ExchangeKind::Direct)
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[exchanges.<name>]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// Exchange type.
+    #[serde(rename = "type")]
+    pub kind: ExchangeKind,
+    /// Survives a broker restart (default true).
+    #[serde(default = "yes")]
+    pub durable: bool,
+    /// What flows through it.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `[services.<name>]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// What the service does.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The owning team.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+/// Compatibility level of an event's evolution within one major version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Compatibility {
+    /// The new schema reads data written with the previous revision.
+    Backward,
+    /// `Backward` against every earlier revision.
+    BackwardTransitive,
+    /// The previous revision reads data written with the new schema.
+    Forward,
+    /// `Forward` against every earlier revision.
+    ForwardTransitive,
+    /// Both directions.
+    Full,
+    /// `Full` against every earlier revision.
+    FullTransitive,
+    /// No check.
+    None,
+}
+
+/// RabbitMQ queue type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// Classic queues.
+    Classic,
+    /// Replicated quorum queues.
+    #[default]
+    Quorum,
+}
+
+/// Retry policy for consumers: exponential backoff through retry queues.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts before a message is dead-lettered (the first delivery included).
+    pub max_attempts: u32,
+    /// Delay before the first retry, in milliseconds.
+    pub initial_delay_ms: u64,
+    /// Upper bound of the delay, in milliseconds.
+    pub max_delay_ms: u64,
+    /// Factor between consecutive delays.
+    pub multiplier: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            initial_delay_ms: 100,
+            max_delay_ms: 5_000,
+            multiplier: 5.0,
+        }
+    }
+}
+
+/// `[defaults]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Exchange of events that name none.
+    #[serde(default)]
+    pub exchange: Option<String>,
+    /// Compatibility level of events that name none.
+    #[serde(default = "default_compatibility")]
+    pub compatibility: Compatibility,
+    /// Queue type of consumer queues.
+    #[serde(default)]
+    pub queue_type: QueueType,
+    /// Consumer retry policy.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// Exchange dead letters are published to.
+    #[serde(default = "default_dlx")]
+    pub dead_letter_exchange: String,
+}
+
+fn default_compatibility() -> Compatibility {
+    Compatibility::Full
+}
+
+fn default_dlx() -> String {
+    "dead-letter".to_owned()
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            exchange: None,
+            compatibility: default_compatibility(),
+            queue_type: QueueType::default(),
+            retry: RetryPolicy::default(),
+            dead_letter_exchange: default_dlx(),
+        }
+    }
+}
+
+/// How events are wrapped on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnvelopeProfile {
+    /// The JSON envelope with `messageId`, `messageType`, `payload`, ….
+    #[default]
+    Standard,
+    /// CloudEvents 1.0, binary content mode (`cloudEvents_*` headers).
+    CloudeventsBinary,
+    /// CloudEvents 1.0, structured content mode (`application/cloudevents+json`).
+    CloudeventsStructured,
+}
+
+/// `[envelope]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopeConfig {
+    /// The envelope profile.
+    #[serde(default)]
+    pub profile: EnvelopeProfile,
+}
+
+/// `[lint]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LintConfig {
+    /// Warning rules to skip, by ID.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}

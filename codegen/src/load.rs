@@ -1,0 +1,996 @@
+//! Loading and linting: files → validated [`Catalog`].
+//!
+//! Every rule of [`Rule`] is checked here except `codegen`, which the Rust renderer reports.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::config::CatalogConfig;
+use crate::diagnostics::{Diagnostic, Diagnostics, Position, Rule};
+use crate::model::{
+    default_routing_key, parse_event_file_name, valid_domain, valid_routing_key, Catalog,
+    Deprecation, Event, EventVersion, RustNames, XEvent,
+};
+use crate::resolve;
+use crate::source::{offset_to_position, SourceMap};
+use crate::walk;
+
+/// Largest schema file read, in bytes.
+pub const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+
+/// The catalog configuration file's name.
+pub const CONFIG_FILE: &str = "catalog.toml";
+
+/// Draft URIs accepted in `$schema`.
+const DRAFT_2020_12: &[&str] = &[
+    "https://json-schema.org/draft/2020-12/schema",
+    "https://json-schema.org/draft/2020-12/schema#",
+];
+const DRAFT_07: &[&str] = &[
+    "http://json-schema.org/draft-07/schema",
+    "http://json-schema.org/draft-07/schema#",
+    "https://json-schema.org/draft-07/schema",
+    "https://json-schema.org/draft-07/schema#",
+];
+
+/// Options for [`load`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Warning rules to skip, in addition to `catalog.toml`'s `[lint] allow`.
+    pub allow: Vec<Rule>,
+}
+
+/// Loads and lints the catalog in `root`. On success the catalog carries its warnings; on
+/// failure every finding, errors and warnings, is returned.
+pub fn load(root: &Path, options: &LoadOptions) -> Result<Catalog, Diagnostics> {
+    let mut loader = Loader {
+        root: root.to_path_buf(),
+        diags: Diagnostics::new(),
+        sources: SourceMap::default(),
+        inputs: vec![root.to_path_buf()],
+    };
+    let outcome = loader.run(options);
+    let mut diags = loader.diags;
+    diags.finish(&loader.sources);
+    diags.display_under(root);
+    match outcome {
+        Some(mut catalog) if !diags.has_errors() => {
+            catalog.sources = loader.sources;
+            catalog.warnings = diags;
+            catalog.inputs = loader.inputs;
+            Ok(catalog)
+        }
+        _ => Err(diags),
+    }
+}
+
+struct Loader {
+    root: PathBuf,
+    diags: Diagnostics,
+    sources: SourceMap,
+    inputs: Vec<PathBuf>,
+}
+
+/// A parsed JSON file awaiting classification.
+struct Document {
+    path: PathBuf,
+    value: Value,
+}
+
+impl Loader {
+    fn run(&mut self, options: &LoadOptions) -> Option<Catalog> {
+        let config = self.load_config();
+        let documents = self.read_documents();
+        let config = config?;
+
+        let mut allow = options.allow.clone();
+        for name in &config.lint.allow {
+            match crate::diagnostics::Rule::from_id(name) {
+                Some(rule) => allow.push(rule),
+                None => self.diags.push(
+                    Diagnostic::new(
+                        Rule::CatalogConfig,
+                        CONFIG_FILE,
+                        "",
+                        format!("[lint] allow names unknown rule `{name}`"),
+                    )
+                    .help("run `schemactl rules` for the list of rule IDs"),
+                ),
+            }
+        }
+        self.check_config(&config);
+
+        let by_path: BTreeMap<PathBuf, Value> = documents
+            .iter()
+            .map(|d| (d.path.clone(), d.value.clone()))
+            .collect();
+        let mut shared = BTreeMap::new();
+        let mut events: BTreeMap<String, Event> = BTreeMap::new();
+        let mut event_domains: BTreeMap<String, PathBuf> = BTreeMap::new();
+
+        for doc in &documents {
+            self.check_document(doc, &by_path);
+            let Some((domain, name, version)) = self.classify(&doc.path) else {
+                shared.insert(doc.path.clone(), doc.value.clone());
+                self.check_shared(doc);
+                continue;
+            };
+            if let Some(first) = event_domains.get(&name) {
+                let first_domain = first.parent().unwrap_or(Path::new(""));
+                if first_domain != Path::new(&domain) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Rule::DuplicateEvent,
+                            &doc.path,
+                            "/title",
+                            format!(
+                                "event `{name}` is also defined in {}; message types must be unique",
+                                first.display()
+                            ),
+                        )
+                        .help("rename one of the events (names are catalog-wide)"),
+                    );
+                    continue;
+                }
+            } else {
+                event_domains.insert(name.clone(), doc.path.clone());
+            }
+            if let Some(v) = self.event_version(doc, &config, &by_path, domain, name, version) {
+                let event = events.entry(v.name.clone()).or_insert_with(|| Event {
+                    name: v.name.clone(),
+                    domain: v.domain.clone(),
+                    versions: BTreeMap::new(),
+                });
+                event.versions.insert(v.version, v);
+            }
+        }
+        self.check_version_chains(&events, &event_domains);
+        self.check_routing(&events, &config);
+        self.diags.allow(&allow);
+
+        Some(Catalog {
+            root: self.root.clone(),
+            config,
+            events,
+            shared,
+            sources: SourceMap::default(),
+            warnings: Diagnostics::new(),
+            inputs: Vec::new(),
+        })
+    }
+
+    fn load_config(&mut self) -> Option<CatalogConfig> {
+        let path = self.root.join(CONFIG_FILE);
+        self.inputs.push(path.clone());
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::CatalogConfig,
+                        CONFIG_FILE,
+                        "",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                    .help("point at a catalog directory containing catalog.toml (see the README's catalog format)"),
+                );
+                return None;
+            }
+        };
+        match toml::from_str::<CatalogConfig>(&text) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                let mut d =
+                    Diagnostic::new(Rule::CatalogConfig, CONFIG_FILE, "", e.message().to_owned())
+                        .help("fix catalog.toml; the README lists its keys");
+                if let Some(span) = e.span() {
+                    d = d.at(offset_to_position(&text, span.start));
+                }
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    fn check_config(&mut self, config: &CatalogConfig) {
+        if let Some(ex) = &config.defaults.exchange {
+            if !config.exchanges.contains_key(ex) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::CatalogConfig,
+                        CONFIG_FILE,
+                        "",
+                        format!("[defaults] exchange `{ex}` is not declared under [exchanges]"),
+                    )
+                    .help(format!("add [exchanges.\"{ex}\"] with a type")),
+                );
+            }
+        }
+        if config.defaults.dead_letter_exchange.is_empty() {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::CatalogConfig,
+                    CONFIG_FILE,
+                    "",
+                    "[defaults] dead_letter_exchange is empty",
+                )
+                .help("name the exchange dead letters go to, e.g. \"dead-letter\""),
+            );
+        }
+        let r = &config.defaults.retry;
+        let multiplier_ok = r.multiplier.is_finite() && r.multiplier >= 1.0;
+        if r.max_attempts == 0 || !multiplier_ok || r.initial_delay_ms > r.max_delay_ms {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::CatalogConfig,
+                    CONFIG_FILE,
+                    "",
+                    "[defaults.retry] needs max_attempts ≥ 1, multiplier ≥ 1 and initial_delay_ms ≤ max_delay_ms",
+                )
+                .help("e.g. max_attempts = 4, initial_delay_ms = 100, max_delay_ms = 5000, multiplier = 5.0"),
+            );
+        }
+    }
+
+    /// Reads every `*.json` below the root, in path order. Unreadable or invalid files become
+    /// diagnostics and are left out.
+    fn read_documents(&mut self) -> Vec<Document> {
+        let mut files = Vec::new();
+        self.collect(&self.root.clone(), &mut files);
+        files.sort();
+        let mut out = Vec::new();
+        for abs in files {
+            let rel = crate::model::relative_to(&abs, &self.root);
+            self.inputs.push(abs.clone());
+            if let Some(value) = self.read_json(&abs, &rel) {
+                out.push(Document { path: rel, value });
+            }
+        }
+        out
+    }
+
+    fn collect(&mut self, dir: &Path, files: &mut Vec<PathBuf>) {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.diags.push(Diagnostic::new(
+                    Rule::Io,
+                    crate::model::relative_to(dir, &self.root),
+                    "",
+                    format!("cannot list directory: {e}"),
+                ));
+                return;
+            }
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if hidden {
+                continue;
+            }
+            if kind.is_dir() {
+                self.inputs.push(path.clone());
+                self.collect(&path, files);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                files.push(path);
+            }
+        }
+    }
+
+    fn read_json(&mut self, abs: &Path, rel: &Path) -> Option<Value> {
+        let too_big = fs::metadata(abs).is_ok_and(|m| m.len() > MAX_FILE_SIZE);
+        if too_big {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::Io,
+                    rel,
+                    "",
+                    format!("file is larger than {} MiB", MAX_FILE_SIZE >> 20),
+                )
+                .help("split the schema into shared definitions"),
+            );
+            return None;
+        }
+        let bytes = match fs::read(abs) {
+            Ok(b) => b,
+            Err(e) => {
+                self.diags.push(Diagnostic::new(
+                    Rule::Io,
+                    rel,
+                    "",
+                    format!("cannot read: {e}"),
+                ));
+                return None;
+            }
+        };
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let offset = e.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::Io,
+                        rel,
+                        "",
+                        format!("not UTF-8: invalid byte at offset {offset}"),
+                    )
+                    .at(offset_to_position(&text, offset))
+                    .help("save the file as UTF-8"),
+                );
+                return None;
+            }
+        };
+        let parsed = serde_json::from_str::<Value>(&text);
+        self.sources.insert(rel.to_path_buf(), text);
+        match parsed {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let message = e.to_string();
+                let message = message
+                    .rsplit_once(" at line ")
+                    .map_or(message.as_str(), |(m, _)| m)
+                    .to_owned();
+                self.diags.push(
+                    Diagnostic::new(Rule::JsonSyntax, rel, "", message)
+                        .at(Position {
+                            line: e.line().max(1),
+                            column: e.column().max(1),
+                        })
+                        .help("fix the JSON syntax at this position"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Checks common to every schema file: draft, meta-schema, references, unsupported keywords.
+    fn check_document(&mut self, doc: &Document, all: &BTreeMap<PathBuf, Value>) {
+        let path = &doc.path;
+        if !doc.value.is_object() {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::MetaSchema,
+                    path,
+                    "",
+                    "a catalog schema must be a JSON object",
+                )
+                .help("wrap the schema in an object, e.g. {\"type\": \"object\", ...}"),
+            );
+            return;
+        }
+        match doc.value.get("$schema") {
+            None => {}
+            Some(Value::String(s))
+                if DRAFT_2020_12.contains(&s.as_str()) || DRAFT_07.contains(&s.as_str()) => {}
+            Some(other) => {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::Draft,
+                        path,
+                        "/$schema",
+                        format!("unsupported dialect {other}"),
+                    )
+                    .help("use \"https://json-schema.org/draft/2020-12/schema\" (preferred) or \"http://json-schema.org/draft-07/schema#\""),
+                );
+                return;
+            }
+        }
+        self.check_meta_schema(path, &doc.value);
+        self.diags
+            .extend(resolve::check_refs(path, &doc.value, all));
+        self.check_keywords(path, &doc.value);
+    }
+
+    fn check_meta_schema(&mut self, path: &Path, schema: &Value) {
+        let result = guarded(|| {
+            let validator = jsonschema::meta::validator_for(schema).map_err(|e| e.to_string())?;
+            Ok::<_, String>(
+                validator
+                    .iter_errors(schema)
+                    .map(|e| (e.instance_path().to_string(), e.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+        });
+        match result {
+            Ok(Ok(errors)) => {
+                for (pointer, message) in errors.into_iter().take(20) {
+                    self.diags.push(
+                        Diagnostic::new(Rule::MetaSchema, path, pointer, message)
+                            .help("see the JSON Schema specification of this keyword"),
+                    );
+                }
+            }
+            Ok(Err(message)) | Err(message) => self.diags.push(Diagnostic::new(
+                Rule::MetaSchema,
+                path,
+                "",
+                format!("cannot check against the meta-schema: {message}"),
+            )),
+        }
+    }
+
+    fn check_keywords(&mut self, path: &Path, schema: &Value) {
+        walk::visit(schema, "", &mut |pointer, node| {
+            let Value::Object(map) = node else {
+                return;
+            };
+            for (keyword, alternative) in UNSUPPORTED {
+                if map.contains_key(*keyword) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Rule::UnsupportedKeyword,
+                            path,
+                            format!("{pointer}/{}", crate::source::escape_segment(keyword)),
+                            format!(
+                                "`{keyword}` cannot be represented by the generated Rust types"
+                            ),
+                        )
+                        .help(*alternative),
+                    );
+                }
+            }
+            if map.contains_key("$ref") {
+                let siblings: Vec<&str> = map
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|k| !REF_SIBLINGS_ALLOWED.contains(k))
+                    .collect();
+                if !siblings.is_empty() {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Rule::UnsupportedKeyword,
+                            path,
+                            format!("{pointer}/$ref"),
+                            format!(
+                                "`$ref` has sibling constraints ({}) that the generated types would ignore",
+                                siblings.join(", ")
+                            ),
+                        )
+                        .help("wrap them: {\"allOf\": [{\"$ref\": ...}, {...constraints}]}, or move them into the referenced definition"),
+                    );
+                }
+            }
+        });
+    }
+
+    /// Splits an event file's path into (domain, name, version); `None` for shared definitions.
+    fn classify(&mut self, path: &Path) -> Option<(String, String, u32)> {
+        let file_name = path.file_name()?.to_string_lossy().into_owned();
+        let stem = file_name.strip_suffix(".json").unwrap_or(&file_name);
+        if !stem.contains('.') {
+            return None;
+        }
+        let parsed = parse_event_file_name(&file_name);
+        let components: Vec<_> = path.components().collect();
+        let domain = path
+            .parent()
+            .and_then(Path::file_name)
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let problem = match &parsed {
+            None => Some(format!(
+                "`{file_name}` is not `<EventName>.v<N>.json` (PascalCase name, version without leading zeros)"
+            )),
+            Some(_) if components.len() != 2 => Some(
+                "event files live exactly one folder deep: `<domain>/<EventName>.v<N>.json`"
+                    .to_owned(),
+            ),
+            Some(_) if !valid_domain(&domain) => Some(format!(
+                "domain folder `{domain}` must be a snake_case Rust identifier and not a reserved module name"
+            )),
+            Some(_) => None,
+        };
+        if let Some(message) = problem {
+            self.diags.push(
+                Diagnostic::new(Rule::FileName, path, "", message).help(
+                    "rename to e.g. `user/UserRegistered.v1.json`; shared definitions have no `.` in their stem",
+                ),
+            );
+            return None;
+        }
+        let (name, version) = parsed?;
+        Some((domain, name, version))
+    }
+
+    fn check_shared(&mut self, doc: &Document) {
+        let Value::Object(map) = &doc.value else {
+            return;
+        };
+        let has_defs = map.contains_key("$defs") || map.contains_key("definitions");
+        if !map.contains_key("description") && !has_defs {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::MissingDescription,
+                    &doc.path,
+                    "",
+                    "shared definition has no description",
+                )
+                .help("add a \"description\" saying what the value means"),
+            );
+        }
+    }
+
+    fn event_version(
+        &mut self,
+        doc: &Document,
+        config: &CatalogConfig,
+        all: &BTreeMap<PathBuf, Value>,
+        domain: String,
+        name: String,
+        version: u32,
+    ) -> Option<EventVersion> {
+        let path = &doc.path;
+        let Value::Object(map) = &doc.value else {
+            return None;
+        };
+        let errors_before = self.diags.error_count();
+        let rel_display = path.to_string_lossy().replace('\\', "/");
+
+        match map.get("title").and_then(Value::as_str) {
+            Some(t) if t == name => {}
+            Some(t) => self.diags.push(
+                Diagnostic::new(
+                    Rule::IdentityMismatch,
+                    path,
+                    "/title",
+                    format!("title `{t}` differs from the file's event name `{name}`"),
+                )
+                .help(format!("set \"title\": \"{name}\" or rename the file")),
+            ),
+            None => self.diags.push(
+                Diagnostic::new(
+                    Rule::IdentityMismatch,
+                    path,
+                    "",
+                    "event schema has no string `title`",
+                )
+                .help(format!("add \"title\": \"{name}\"")),
+            ),
+        }
+        if let Some(id) = map.get("$id") {
+            let expected = config
+                .catalog
+                .id_base
+                .as_ref()
+                .map(|base| format!("{base}{rel_display}"));
+            let ok = match (id.as_str(), &expected) {
+                (Some(id), Some(exp)) => id == exp,
+                (Some(id), None) => id.ends_with(&format!("/{rel_display}")) || id == rel_display,
+                (None, _) => false,
+            };
+            if !ok {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::IdentityMismatch,
+                        path,
+                        "/$id",
+                        format!("$id {id} does not name this file ({rel_display})"),
+                    )
+                    .help(match expected {
+                        Some(exp) => format!("set \"$id\": \"{exp}\""),
+                        None => format!("end the $id with \"/{rel_display}\""),
+                    }),
+                );
+            }
+        }
+        let x_event = match map.get("x-event") {
+            None => {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::XEvent,
+                        path,
+                        "",
+                        "event schema has no `x-event` object",
+                    )
+                    .help("add \"x-event\": {\"producer\": \"<service>\", \"consumers\": [...]}"),
+                );
+                None
+            }
+            Some(v) => match serde_json::from_value::<XEvent>(v.clone()) {
+                Ok(x) => Some(x),
+                Err(e) => {
+                    self.diags.push(
+                        Diagnostic::new(Rule::XEvent, path, "/x-event", format!("malformed x-event: {e}"))
+                            .help("x-event keys: producer, consumers, exchange, routingKey, trigger, purpose, deprecated, compatibility, name, version"),
+                    );
+                    None
+                }
+            },
+        };
+        let x_event = x_event?;
+        if let Some(n) = &x_event.name {
+            if *n != name {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::IdentityMismatch,
+                        path,
+                        "/x-event/name",
+                        format!("x-event name `{n}` differs from the file's event name `{name}`"),
+                    )
+                    .help(format!("set \"name\": \"{name}\" or remove it")),
+                );
+            }
+        }
+        if let Some(v) = x_event.version {
+            if v != version {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::IdentityMismatch,
+                        path,
+                        "/x-event/version",
+                        format!("x-event version {v} differs from the file's version {version}"),
+                    )
+                    .help(format!("set \"version\": {version} or remove it")),
+                );
+            }
+        }
+        for (i, service) in std::iter::once(&x_event.producer)
+            .chain(x_event.consumers.iter())
+            .enumerate()
+        {
+            if !config.services.contains_key(service) {
+                let pointer = if i == 0 {
+                    "/x-event/producer".to_owned()
+                } else {
+                    format!("/x-event/consumers/{}", i - 1)
+                };
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::UnknownService,
+                        path,
+                        pointer,
+                        format!("service `{service}` is not declared in catalog.toml"),
+                    )
+                    .help(format!(
+                        "add [services.{service}] to catalog.toml or fix the name"
+                    )),
+                );
+            }
+        }
+        let exchange = match x_event
+            .exchange
+            .clone()
+            .or(config.defaults.exchange.clone())
+        {
+            Some(e) => {
+                if !config.exchanges.contains_key(&e) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Rule::UnknownExchange,
+                            path,
+                            "/x-event/exchange",
+                            format!("exchange `{e}` is not declared in catalog.toml"),
+                        )
+                        .help(format!(
+                            "add [exchanges.\"{e}\"] to catalog.toml or fix the name"
+                        )),
+                    );
+                }
+                e
+            }
+            None => {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::UnknownExchange,
+                        path,
+                        "/x-event",
+                        "no exchange: x-event names none and catalog.toml has no [defaults] exchange",
+                    )
+                    .help("set \"exchange\" in x-event or `exchange` under [defaults]"),
+                );
+                String::new()
+            }
+        };
+        let routing_key = x_event
+            .routing_key
+            .clone()
+            .unwrap_or_else(|| default_routing_key(&name, version));
+        if !valid_routing_key(&routing_key) {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::RoutingKeySyntax,
+                    path,
+                    "/x-event/routingKey",
+                    format!("routing key `{routing_key}` is not dot-separated words of [a-z0-9_-] (no wildcards, ≤ 255 bytes)"),
+                )
+                .help(format!("e.g. \"{}\"", default_routing_key(&name, version))),
+            );
+        }
+
+        // Descriptions and closed payloads.
+        if !map.contains_key("description") {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::MissingDescription,
+                    path,
+                    "",
+                    "event has no description",
+                )
+                .help("add a \"description\" saying what happened"),
+            );
+        }
+        walk::visit(&doc.value, "", &mut |pointer, node| {
+            let Some(Value::Object(props)) = node.get("properties") else {
+                return;
+            };
+            for (prop, schema) in props {
+                let described = schema.get("description").is_some() || schema.get("$ref").is_some();
+                if schema.is_object() && !described {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Rule::MissingDescription,
+                            path,
+                            format!(
+                                "{pointer}/properties/{}",
+                                crate::source::escape_segment(prop)
+                            ),
+                            format!("property `{prop}` has no description"),
+                        )
+                        .help("add a \"description\" saying what the field holds"),
+                    );
+                }
+            }
+        });
+        if map.get("additionalProperties") == Some(&Value::Bool(false)) {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::ClosedPayload,
+                    path,
+                    "/additionalProperties",
+                    "the payload is closed: old consumers will reject every field added later",
+                )
+                .help("remove `additionalProperties: false` (or skip this warning with [lint] allow = [\"closed-payload\"])"),
+            );
+        }
+
+        let examples = match map.get("examples") {
+            Some(Value::Array(items)) if !items.is_empty() => items.clone(),
+            _ => {
+                self.diags.push(
+                    Diagnostic::new(Rule::MissingExample, path, "", "event has no `examples`")
+                        .help("add \"examples\": [ {a realistic payload} ]; each is validated and round-tripped"),
+                );
+                Vec::new()
+            }
+        };
+
+        if self.diags.error_count() > errors_before {
+            return None;
+        }
+        let bundle = resolve::bundle(path, &name, all);
+        if let Some(cycle) = resolve::alias_cycle(&bundle) {
+            let describe = |n: &String| match bundle.origins.get(n) {
+                Some((file, ptr)) => format!("{}#{ptr}", file.display()),
+                None => format!("{}#", path.display()),
+            };
+            let (file, pointer) = bundle
+                .origins
+                .get(&cycle[0])
+                .map(|(f, p)| (f.clone(), format!("{p}/$ref")))
+                .unwrap_or_else(|| (path.clone(), "/$ref".to_owned()));
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::RefCycle,
+                    file,
+                    pointer,
+                    format!(
+                        "$ref cycle through aliases only: {}",
+                        cycle.iter().map(describe).collect::<Vec<_>>().join(" → ")
+                    ),
+                )
+                .help("give one definition in the cycle a structure (e.g. an object with the recursive field optional)"),
+            );
+            return None;
+        }
+        self.check_examples(path, &bundle.schema, &examples);
+        if self.diags.error_count() > errors_before {
+            return None;
+        }
+
+        let deprecated = match &x_event.deprecated {
+            None | Some(Deprecation::Flag(false)) => None,
+            Some(Deprecation::Flag(true)) => Some(String::new()),
+            Some(Deprecation::Reason(r)) => Some(r.clone()),
+        };
+        Some(EventVersion {
+            rust: RustNames::new(&domain, &name, version),
+            message_type: format!("{name}.v{version}"),
+            name,
+            version,
+            domain,
+            path: path.clone(),
+            routing_key,
+            exchange,
+            producer: x_event.producer,
+            consumers: x_event.consumers,
+            description: map
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            trigger: x_event.trigger,
+            purpose: x_event.purpose,
+            deprecated,
+            compatibility: x_event
+                .compatibility
+                .unwrap_or(config.defaults.compatibility),
+            schema: doc.value.clone(),
+            resolved: bundle.schema,
+            examples,
+        })
+    }
+
+    fn check_examples(&mut self, path: &Path, schema: &Value, examples: &[Value]) {
+        let built = guarded(|| {
+            jsonschema::options()
+                .should_validate_formats(true)
+                .build(schema)
+                .map_err(|e| e.to_string())
+        });
+        let validator = match built {
+            Ok(Ok(v)) => v,
+            Ok(Err(message)) | Err(message) => {
+                self.diags.push(Diagnostic::new(
+                    Rule::MetaSchema,
+                    path,
+                    "",
+                    format!("the resolved schema cannot be compiled: {message}"),
+                ));
+                return;
+            }
+        };
+        for (i, example) in examples.iter().enumerate() {
+            for error in validator.iter_errors(example).take(10) {
+                let at = error.instance_path().to_string();
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::ExampleInvalid,
+                        path,
+                        format!("/examples/{i}{at}"),
+                        format!(
+                            "example {i} is invalid at `{}`: {error}",
+                            if at.is_empty() { "/" } else { &at }
+                        ),
+                    )
+                    .help("fix the example (or the schema, if the example is right)"),
+                );
+            }
+        }
+    }
+
+    fn check_version_chains(
+        &mut self,
+        events: &BTreeMap<String, Event>,
+        first_paths: &BTreeMap<String, PathBuf>,
+    ) {
+        for (name, event) in events {
+            for (expected, v) in (1u32..).zip(event.versions.keys().copied()) {
+                if v == expected {
+                    continue;
+                }
+                let path = event
+                    .versions
+                    .get(&v)
+                    .map(|e| e.path.clone())
+                    .or_else(|| first_paths.get(name).cloned())
+                    .unwrap_or_default();
+                let missing = (expected..v)
+                    .map(|m| format!("v{m}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::VersionGap,
+                        path,
+                        "",
+                        format!("`{name}` has v{v} but not {missing}"),
+                    )
+                    .help(format!(
+                        "add {name}.v{expected}.json, or renumber (versions start at v1 and have no gaps)"
+                    )),
+                );
+                break;
+            }
+        }
+    }
+
+    fn check_routing(&mut self, events: &BTreeMap<String, Event>, config: &CatalogConfig) {
+        let mut seen: BTreeMap<(&str, &str), &EventVersion> = BTreeMap::new();
+        let mut all: Vec<&EventVersion> =
+            events.values().flat_map(|e| e.versions.values()).collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        for v in all {
+            let routes_by_key = config
+                .exchanges
+                .get(&v.exchange)
+                .is_some_and(|e| e.kind.routes_by_key());
+            if !routes_by_key {
+                continue;
+            }
+            if let Some(first) = seen.get(&(v.exchange.as_str(), v.routing_key.as_str())) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::DuplicateRoutingKey,
+                        &v.path,
+                        "/x-event/routingKey",
+                        format!(
+                            "routing key `{}` on exchange `{}` is already used by {}",
+                            v.routing_key,
+                            v.exchange,
+                            first.path.display()
+                        ),
+                    )
+                    .help("give each event version its own routing key (the default includes the version)"),
+                );
+            } else {
+                seen.insert((v.exchange.as_str(), v.routing_key.as_str()), v);
+            }
+        }
+    }
+}
+
+/// Keywords typify cannot turn into Rust types, and what to write instead.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        "if",
+        "express the alternatives with `oneOf` of complete shapes",
+    ),
+    (
+        "then",
+        "express the alternatives with `oneOf` of complete shapes",
+    ),
+    (
+        "else",
+        "express the alternatives with `oneOf` of complete shapes",
+    ),
+    (
+        "dependentSchemas",
+        "express the alternatives with `oneOf` of complete shapes",
+    ),
+    (
+        "dependencies",
+        "express the alternatives with `oneOf` of complete shapes",
+    ),
+    (
+        "dependentRequired",
+        "make the fields required together in a nested object, or use `oneOf`",
+    ),
+    ("unevaluatedProperties", "use `additionalProperties`"),
+    ("unevaluatedItems", "use `items`"),
+    (
+        "prefixItems",
+        "use an object with named fields instead of a tuple",
+    ),
+    ("$dynamicRef", "use a plain `$ref`"),
+    ("$dynamicAnchor", "use a plain `$ref` to a `$defs` entry"),
+    ("$recursiveRef", "use a plain `$ref`"),
+    (
+        "$anchor",
+        "reference definitions by JSON pointer (`#/$defs/Name`)",
+    ),
+];
+
+/// Keywords allowed beside `$ref` (annotations the generator may use or safely drop).
+const REF_SIBLINGS_ALLOWED: &[&str] = &[
+    "$ref",
+    "$comment",
+    "title",
+    "description",
+    "examples",
+    "default",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+];
+
+/// Runs `f`, turning a panic into an error message. Used around third-party code that may
+/// panic on unusual input (typify, meta-schema detection).
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    crate::panic_guard::catch(f)
+}

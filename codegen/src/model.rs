@@ -1,0 +1,314 @@
+//! The validated catalog model every output is computed from. Names (Rust identifiers,
+//! routing keys, message types) are computed here, once.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use heck::{ToShoutySnakeCase, ToSnakeCase};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{CatalogConfig, Compatibility, ExchangeConfig, ServiceConfig};
+use crate::diagnostics::Diagnostics;
+use crate::source::SourceMap;
+
+/// A loaded, linted catalog. Only built when linting found no errors.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// The catalog directory as given.
+    pub root: PathBuf,
+    /// `catalog.toml`.
+    pub config: CatalogConfig,
+    /// Events by name.
+    pub events: BTreeMap<String, Event>,
+    /// Shared definition files (not events), by catalog-relative path.
+    pub shared: BTreeMap<PathBuf, Value>,
+    /// Text of every file read.
+    pub sources: SourceMap,
+    /// Warnings found while loading (errors prevent a `Catalog` from being built).
+    pub warnings: Diagnostics,
+    /// Every file and directory read, for `cargo:rerun-if-changed`.
+    pub inputs: Vec<PathBuf>,
+}
+
+impl Catalog {
+    /// Every event version, ordered by domain, event name and version.
+    pub fn versions(&self) -> impl Iterator<Item = &EventVersion> {
+        let mut all: Vec<&EventVersion> = self
+            .events
+            .values()
+            .flat_map(|e| e.versions.values())
+            .collect();
+        all.sort_by(|a, b| (&a.domain, &a.name, a.version).cmp(&(&b.domain, &b.name, b.version)));
+        all.into_iter()
+    }
+
+    /// Domains and the events in each, ordered by name.
+    pub fn domains(&self) -> BTreeMap<&str, Vec<&Event>> {
+        let mut out: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+        for e in self.events.values() {
+            out.entry(e.domain.as_str()).or_default().push(e);
+        }
+        out
+    }
+
+    /// A declared exchange.
+    pub fn exchange(&self, name: &str) -> Option<&ExchangeConfig> {
+        self.config.exchanges.get(name)
+    }
+
+    /// A declared service.
+    pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
+        self.config.services.get(name)
+    }
+}
+
+/// One event and all its major versions.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// PascalCase name, e.g. `UserRegistered`.
+    pub name: String,
+    /// Domain (the folder), e.g. `user`.
+    pub domain: String,
+    /// Major versions.
+    pub versions: BTreeMap<u32, EventVersion>,
+}
+
+impl Event {
+    /// The highest version.
+    pub fn latest(&self) -> Option<&EventVersion> {
+        self.versions.values().next_back()
+    }
+}
+
+/// Whether and why an event version is deprecated.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Deprecation {
+    /// `deprecated: true`.
+    Flag(bool),
+    /// `deprecated: "use UserRegistered.v2"`.
+    Reason(String),
+}
+
+/// The `x-event` object of an event schema.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct XEvent {
+    /// Event name; must equal the file's when given.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Major version; must equal the file's when given.
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// The producing service.
+    pub producer: String,
+    /// The consuming services.
+    #[serde(default)]
+    pub consumers: Vec<String>,
+    /// Exchange (default: the catalog default).
+    #[serde(default)]
+    pub exchange: Option<String>,
+    /// Routing key (default: derived, `UserRegistered` v1 → `user.registered.v1`).
+    #[serde(default)]
+    pub routing_key: Option<String>,
+    /// What causes the event.
+    #[serde(default)]
+    pub trigger: Option<String>,
+    /// What consumers do with it.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// Deprecation mark.
+    #[serde(default)]
+    pub deprecated: Option<Deprecation>,
+    /// Compatibility level overriding the catalog default.
+    #[serde(default)]
+    pub compatibility: Option<Compatibility>,
+}
+
+/// Rust names of one event version, computed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RustNames {
+    /// Domain module, e.g. `user`.
+    pub domain_module: String,
+    /// Version module, e.g. `user_registered_v1`.
+    pub module: String,
+    /// Payload type inside the version module, e.g. `UserRegistered`.
+    pub type_name: String,
+    /// Re-export in the domain module, e.g. `UserRegisteredV1`.
+    pub alias: String,
+    /// Constant name, e.g. `USER_REGISTERED_V1`.
+    pub constant: String,
+    /// Method name on publishers and handlers, e.g. `user_registered_v1`.
+    pub method: String,
+}
+
+impl RustNames {
+    /// Names for `name` version `version` in `domain`.
+    pub fn new(domain: &str, name: &str, version: u32) -> Self {
+        let snake = format!("{}_v{version}", name.to_snake_case());
+        RustNames {
+            domain_module: domain.to_owned(),
+            module: snake.clone(),
+            type_name: name.to_owned(),
+            alias: format!("{name}V{version}"),
+            constant: format!("{}_V{version}", name.to_shouty_snake_case()),
+            method: snake,
+        }
+    }
+}
+
+/// One major version of an event: the unit of code generation.
+#[derive(Debug, Clone)]
+pub struct EventVersion {
+    /// Event name.
+    pub name: String,
+    /// Major version.
+    pub version: u32,
+    /// Domain.
+    pub domain: String,
+    /// Path relative to the catalog root, e.g. `user/UserRegistered.v1.json`.
+    pub path: PathBuf,
+    /// `UserRegistered.v1`: the envelope's `messageType`.
+    pub message_type: String,
+    /// Routing key.
+    pub routing_key: String,
+    /// Exchange.
+    pub exchange: String,
+    /// Producing service.
+    pub producer: String,
+    /// Consuming services.
+    pub consumers: Vec<String>,
+    /// The schema's `description`.
+    pub description: Option<String>,
+    /// What causes the event.
+    pub trigger: Option<String>,
+    /// What consumers do with it.
+    pub purpose: Option<String>,
+    /// Deprecation note: `Some("")` when deprecated without a reason.
+    pub deprecated: Option<String>,
+    /// Effective compatibility level.
+    pub compatibility: Compatibility,
+    /// The schema as written.
+    pub schema: Value,
+    /// The self-contained schema (references bundled as `#/definitions/...`).
+    pub resolved: Value,
+    /// The example payloads.
+    pub examples: Vec<Value>,
+    /// Rust names.
+    pub rust: RustNames,
+}
+
+impl EventVersion {
+    /// Whether the version is marked deprecated.
+    pub fn is_deprecated(&self) -> bool {
+        self.deprecated.is_some()
+    }
+}
+
+/// `UserRegistered` v1 → `user.registered.v1`.
+pub fn default_routing_key(name: &str, version: u32) -> String {
+    format!("{}.v{version}", name.to_snake_case().replace('_', "."))
+}
+
+/// Whether `key` is dot-separated words of `[a-z0-9_-]` (no wildcards), at most 255 bytes.
+pub fn valid_routing_key(key: &str) -> bool {
+    key.len() <= 255
+        && !key.is_empty()
+        && key.split('.').all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
+}
+
+/// Splits `UserRegistered.v1.json` into (`UserRegistered`, 1).
+pub fn parse_event_file_name(file_name: &str) -> Option<(String, u32)> {
+    let stem = file_name.strip_suffix(".json")?;
+    let (name, version) = stem.rsplit_once(".v")?;
+    let valid_name = name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name.chars().all(|c| c.is_ascii_alphanumeric());
+    let valid_version = !version.starts_with('0') && version.chars().all(|c| c.is_ascii_digit());
+    if !valid_name || !valid_version {
+        return None;
+    }
+    Some((name.to_owned(), version.parse().ok()?))
+}
+
+/// Whether `domain` can be a Rust module name and a folder name.
+pub fn valid_domain(domain: &str) -> bool {
+    domain.starts_with(|c: char| c.is_ascii_lowercase())
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && syn::parse_str::<syn::Ident>(domain).is_ok()
+        && !RESERVED_MODULES.contains(&domain)
+}
+
+/// Module names the generated tree uses itself.
+pub const RESERVED_MODULES: &[&str] = &[
+    "routing_keys",
+    "exchanges",
+    "message_types",
+    "producers",
+    "consumers",
+    "topology",
+];
+
+/// Rust constant name of an exchange: `user.events` → `USER_EVENTS`.
+pub fn exchange_constant(name: &str) -> String {
+    let mut c: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !c.starts_with(|ch: char| ch.is_ascii_alphabetic()) {
+        c.insert(0, 'X');
+    }
+    c
+}
+
+/// `path` relative to `base` when it is below it.
+pub fn relative_to(path: &Path, base: &Path) -> PathBuf {
+    path.strip_prefix(base).unwrap_or(path).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn naming() {
+        assert_eq!(
+            default_routing_key("UserRegistered", 1),
+            "user.registered.v1"
+        );
+        assert_eq!(
+            default_routing_key("OfferApproved", 12),
+            "offer.approved.v12"
+        );
+        let n = RustNames::new("user", "UserRegistered", 2);
+        assert_eq!(n.module, "user_registered_v2");
+        assert_eq!(n.alias, "UserRegisteredV2");
+        assert_eq!(n.constant, "USER_REGISTERED_V2");
+        assert_eq!(
+            parse_event_file_name("UserRegistered.v10.json"),
+            Some(("UserRegistered".into(), 10))
+        );
+        assert_eq!(parse_event_file_name("UserRegistered.v01.json"), None);
+        assert_eq!(parse_event_file_name("userRegistered.v1.json"), None);
+        assert_eq!(parse_event_file_name("User.Registered.v1.json"), None);
+        assert!(valid_routing_key("user.registered.v1"));
+        assert!(!valid_routing_key("user.*.v1"));
+        assert!(!valid_routing_key("user..v1"));
+        assert!(!valid_routing_key("User.registered"));
+        assert!(valid_domain("user_accounts"));
+        assert!(!valid_domain("type"));
+        assert!(!valid_domain("routing_keys"));
+    }
+}
