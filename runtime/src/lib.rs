@@ -9,6 +9,7 @@
 
 pub mod envelope;
 mod event;
+pub mod examples;
 
 pub use envelope::{Envelope, ENVELOPE_VERSION};
 pub use event::{Event, EventVisitor};
