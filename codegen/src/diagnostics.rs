@@ -101,6 +101,8 @@ rules! {
     RefCycle = "ref-cycle", Error, "`$ref`s form a cycle through aliases only, which no Rust type can represent";
     /// A keyword the Rust generator cannot honour.
     UnsupportedKeyword = "unsupported-keyword", Error, "a keyword the Rust generator cannot honour (the message names the alternative)";
+    /// Subschemas nest deeper than the generator supports.
+    NestingDepth = "nesting-depth", Error, "subschemas nest deeper than 24 levels";
     /// An example payload does not validate against its schema.
     ExampleInvalid = "example-invalid", Error, "an example payload does not validate against its schema";
     /// The Rust generator failed on a schema.

@@ -18,6 +18,9 @@ use crate::resolve;
 use crate::source::{offset_to_position, SourceMap};
 use crate::walk;
 
+/// Deepest subschema nesting accepted (the generator and validator recurse per level).
+pub const MAX_DEPTH: usize = 24;
+
 /// Largest schema file read, in bytes.
 pub const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
 
@@ -111,8 +114,15 @@ impl Loader {
         let mut events: BTreeMap<String, Event> = BTreeMap::new();
         let mut event_domains: BTreeMap<String, PathBuf> = BTreeMap::new();
 
+        let mut broken = std::collections::BTreeSet::new();
         for doc in &documents {
+            let before = self.diags.error_count();
             self.check_document(doc, &by_path);
+            if self.diags.error_count() > before {
+                broken.insert(doc.path.clone());
+            }
+        }
+        for doc in &documents {
             let Some((domain, name, version)) = self.classify(&doc.path) else {
                 shared.insert(doc.path.clone(), doc.value.clone());
                 self.check_shared(doc);
@@ -138,7 +148,9 @@ impl Loader {
             } else {
                 event_domains.insert(name.clone(), doc.path.clone());
             }
-            if let Some(v) = self.event_version(doc, &config, &by_path, domain, name, version) {
+            if let Some(v) =
+                self.event_version(doc, &config, &by_path, &broken, domain, name, version)
+            {
                 let event = events.entry(v.name.clone()).or_insert_with(|| Event {
                     name: v.name.clone(),
                     domain: v.domain.clone(),
@@ -417,6 +429,26 @@ impl Loader {
     }
 
     fn check_keywords(&mut self, path: &Path, schema: &Value) {
+        let mut too_deep: Option<String> = None;
+        walk::visit_with_depth(schema, "", 0, &mut |pointer, depth, _| {
+            if depth > MAX_DEPTH && too_deep.is_none() {
+                too_deep = Some(pointer.to_owned());
+            }
+        });
+        if let Some(pointer) = too_deep {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::NestingDepth,
+                    path,
+                    pointer,
+                    format!("subschemas nest deeper than {MAX_DEPTH} levels here"),
+                )
+                .help(
+                    "move inner objects into `$defs` entries (or shared files) and reference them",
+                ),
+            );
+            return;
+        }
         walk::visit(schema, "", &mut |pointer, node| {
             let Value::Object(map) = node else {
                 return;
@@ -436,11 +468,27 @@ impl Loader {
                     );
                 }
             }
+            let enum_only = |v: &Value| {
+                v.as_object().is_some_and(|m| {
+                    m.contains_key("enum") && m.keys().all(|k| k == "enum" || k == "description")
+                })
+            };
+            if map.get("not").is_some_and(|n| !enum_only(n)) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::UnsupportedKeyword,
+                        path,
+                        format!("{pointer}/not"),
+                        "`not` is only supported as `{\"not\": {\"enum\": [...]}}`",
+                    )
+                    .help("list the allowed values with `enum` (or the excluded ones with `not: {enum}`), or state the rule in `description`"),
+                );
+            }
             if map.contains_key("$ref") {
                 let siblings: Vec<&str> = map
                     .keys()
                     .map(String::as_str)
-                    .filter(|k| !REF_SIBLINGS_ALLOWED.contains(k))
+                    .filter(|k| !REF_SIBLINGS_ALLOWED.contains(k) && !k.starts_with("x-"))
                     .collect();
                 if !siblings.is_empty() {
                     self.diags.push(
@@ -522,6 +570,7 @@ impl Loader {
         doc: &Document,
         config: &CatalogConfig,
         all: &BTreeMap<PathBuf, Value>,
+        broken: &std::collections::BTreeSet<PathBuf>,
         domain: String,
         name: String,
         version: u32,
@@ -761,10 +810,18 @@ impl Loader {
             }
         };
 
-        if self.diags.error_count() > errors_before {
+        if self.diags.error_count() > errors_before || broken.contains(path) {
             return None;
         }
         let bundle = resolve::bundle(path, &name, all);
+        if bundle
+            .origins
+            .values()
+            .any(|(file, _)| broken.contains(file))
+        {
+            // The referenced file's own errors are reported where they are.
+            return None;
+        }
         if let Some(cycle) = resolve::alias_cycle(&bundle) {
             let describe = |n: &String| match bundle.origins.get(n) {
                 Some((file, ptr)) => format!("{}#{ptr}", file.display()),
@@ -979,6 +1036,10 @@ const UNSUPPORTED: &[(&str, &str)] = &[
 /// Keywords allowed beside `$ref` (annotations the generator may use or safely drop).
 const REF_SIBLINGS_ALLOWED: &[&str] = &[
     "$ref",
+    "$schema",
+    "$id",
+    "$defs",
+    "definitions",
     "$comment",
     "title",
     "description",

@@ -85,6 +85,19 @@ pub fn visit<'a>(schema: &'a Value, pointer: &str, f: &mut dyn FnMut(&str, &'a V
     }
 }
 
+/// Like [`visit`], also passing how many subschemas deep each node is (the root is 0).
+pub fn visit_with_depth<'a>(
+    schema: &'a Value,
+    pointer: &str,
+    depth: usize,
+    f: &mut dyn FnMut(&str, usize, &'a Value),
+) {
+    f(pointer, depth, schema);
+    for (suffix, child) in children(schema) {
+        visit_with_depth(child, &format!("{pointer}{suffix}"), depth + 1, f);
+    }
+}
+
 /// Applies `f` to every schema object below and including `schema`, allowing edits.
 /// `f` runs on a node before its children are visited.
 pub fn visit_mut(schema: &mut Value, f: &mut dyn FnMut(&mut serde_json::Map<String, Value>)) {
