@@ -77,6 +77,13 @@ struct Loader {
     inputs: Vec<PathBuf>,
 }
 
+/// The identity an event file's path gives it.
+struct EventFile {
+    domain: String,
+    name: String,
+    version: u32,
+}
+
 /// A parsed JSON file awaiting classification.
 struct Document {
     path: PathBuf,
@@ -148,9 +155,12 @@ impl Loader {
             } else {
                 event_domains.insert(name.clone(), doc.path.clone());
             }
-            if let Some(v) =
-                self.event_version(doc, &config, &by_path, &broken, domain, name, version)
-            {
+            let id = EventFile {
+                domain,
+                name,
+                version,
+            };
+            if let Some(v) = self.event_version(doc, &config, &by_path, &broken, id) {
                 let event = events.entry(v.name.clone()).or_insert_with(|| Event {
                     name: v.name.clone(),
                     domain: v.domain.clone(),
@@ -571,10 +581,13 @@ impl Loader {
         config: &CatalogConfig,
         all: &BTreeMap<PathBuf, Value>,
         broken: &std::collections::BTreeSet<PathBuf>,
-        domain: String,
-        name: String,
-        version: u32,
+        id: EventFile,
     ) -> Option<EventVersion> {
+        let EventFile {
+            domain,
+            name,
+            version,
+        } = id;
         let path = &doc.path;
         let Value::Object(map) = &doc.value else {
             return None;

@@ -31,8 +31,17 @@ pub type Files = BTreeMap<PathBuf, String>;
 /// parallel; a typify error or panic on any of them becomes a `codegen` diagnostic.
 pub fn render(catalog: &Catalog) -> Result<Files, Diagnostics> {
     let versions: Vec<&EventVersion> = catalog.versions().collect();
-    let rendered: Vec<Result<(PathBuf, String), Box<Diagnostic>>> =
-        versions.par_iter().map(|v| render_version(v)).collect();
+    let render_all = || -> Vec<Result<(PathBuf, String), Box<Diagnostic>>> {
+        versions.par_iter().map(|v| render_version(v)).collect()
+    };
+    // typify recurses per nesting level: give its threads room beyond the 2 MiB default.
+    let rendered = match rayon::ThreadPoolBuilder::new()
+        .stack_size(RENDER_STACK)
+        .build()
+    {
+        Ok(pool) => pool.install(render_all),
+        Err(_) => render_all(),
+    };
     let mut files = Files::new();
     let mut diags = Diagnostics::new();
     for r in rendered {

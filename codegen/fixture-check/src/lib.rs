@@ -1,0 +1,42 @@
+//! The generated code of the codegen fixture catalogs, compiled under `#![deny(warnings)]`.
+
+#![deny(warnings)]
+
+/// The `shapes` fixture catalog.
+pub mod shapes {
+    include!(concat!(env!("OUT_DIR"), "/shapes/catalog.rs"));
+}
+
+#[cfg(test)]
+mod tests {
+    use schemactl_runtime::{Event, EventVisitor};
+
+    struct Verify(usize);
+    impl EventVisitor for Verify {
+        fn visit<E: Event>(&mut self) {
+            match schemactl_runtime::examples::verify_examples::<E>() {
+                Ok(n) => self.0 += n,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn fixture_examples_round_trip() {
+        let mut v = Verify(0);
+        crate::shapes::visit_events(&mut v);
+        assert_eq!(v.0, 2);
+    }
+
+    #[test]
+    fn recursive_and_union_types_are_usable() {
+        use crate::shapes::shapes::everything_v1 as ev;
+        let e: ev::Everything =
+            serde_json::from_str(<ev::Everything as Event>::EXAMPLES[0]).unwrap();
+        let tree = e.tree.expect("tree");
+        assert_eq!(tree.children[0].label, "leaf");
+        assert!(matches!(e.status, ev::EverythingStatus::InProgress));
+        let price = e.price.expect("price");
+        assert!(matches!(price.currency, ev::Currency::Eur));
+    }
+}
