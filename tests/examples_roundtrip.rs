@@ -70,8 +70,11 @@ fn constants_match_the_catalog() {
     assert_eq!(routing_keys::USER_REGISTERED_V1, "user.registered.v1");
     assert_eq!(message_types::USER_REGISTERED_V2, "UserRegistered.v2");
     assert_eq!(<V1 as Event>::EXCHANGE, exchanges::USER_EVENTS);
-    assert!(<V1 as Event>::DEPRECATED);
-    assert!(!<user::UserRegisteredV2 as Event>::DEPRECATED);
+    let deprecated = [
+        <V1 as Event>::DEPRECATED,
+        <user::UserRegisteredV2 as Event>::DEPRECATED,
+    ];
+    assert_eq!(deprecated, [true, false]);
     assert_eq!(
         <schemactl_catalog::project::ProjectTaskCompletedV1 as Event>::ROUTING_KEY,
         "task.completed.v1"

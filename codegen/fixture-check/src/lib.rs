@@ -3,7 +3,7 @@
 #![deny(warnings)]
 
 /// The `shapes` fixture catalog.
-pub mod shapes {
+pub mod shapes_catalog {
     include!(concat!(env!("OUT_DIR"), "/shapes/catalog.rs"));
 }
 
@@ -24,13 +24,13 @@ mod tests {
     #[test]
     fn fixture_examples_round_trip() {
         let mut v = Verify(0);
-        crate::shapes::visit_events(&mut v);
+        crate::shapes_catalog::visit_events(&mut v);
         assert_eq!(v.0, 2);
     }
 
     #[test]
     fn recursive_and_union_types_are_usable() {
-        use crate::shapes::shapes::everything_v1 as ev;
+        use crate::shapes_catalog::shapes::everything_v1 as ev;
         let e: ev::Everything =
             serde_json::from_str(<ev::Everything as Event>::EXAMPLES[0]).unwrap();
         let tree = e.tree.expect("tree");
