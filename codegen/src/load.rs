@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::config::CatalogConfig;
@@ -121,13 +122,26 @@ impl Loader {
         let mut events: BTreeMap<String, Event> = BTreeMap::new();
         let mut event_domains: BTreeMap<String, PathBuf> = BTreeMap::new();
 
+        // Per-file checks are independent: run them in parallel, merge in path order.
+        let per_file: Vec<Diagnostics> = documents
+            .par_iter()
+            .map(|doc| {
+                let mut scratch = Loader {
+                    root: self.root.clone(),
+                    diags: Diagnostics::new(),
+                    sources: SourceMap::default(),
+                    inputs: Vec::new(),
+                };
+                scratch.check_document(doc, &by_path);
+                scratch.diags
+            })
+            .collect();
         let mut broken = std::collections::BTreeSet::new();
-        for doc in &documents {
-            let before = self.diags.error_count();
-            self.check_document(doc, &by_path);
-            if self.diags.error_count() > before {
+        for (doc, diags) in documents.iter().zip(per_file) {
+            if diags.has_errors() {
                 broken.insert(doc.path.clone());
             }
+            self.diags.extend(diags);
         }
         for doc in &documents {
             let Some((domain, name, version)) = self.classify(&doc.path) else {
@@ -168,6 +182,28 @@ impl Loader {
                 });
                 event.versions.insert(v.version, v);
             }
+        }
+        // Compiling a validator per event dominates linting: check examples in parallel.
+        let checked: Vec<Diagnostics> = events
+            .values()
+            .flat_map(|e| e.versions.values())
+            .collect::<Vec<_>>()
+            .par_iter()
+            .map(|v| {
+                let mut scratch = Loader {
+                    root: self.root.clone(),
+                    diags: Diagnostics::new(),
+                    sources: SourceMap::default(),
+                    inputs: Vec::new(),
+                };
+                scratch.check_examples(&v.path, &v.resolved, &v.examples);
+                scratch.diags
+            })
+            .collect();
+        // An invalid example is an error, so no catalog is built; the version stays in place
+        // so that the version-chain check does not report a gap that is not there.
+        for diags in checked {
+            self.diags.extend(diags);
         }
         self.check_version_chains(&events, &event_domains);
         self.check_routing(&events, &config);
@@ -857,10 +893,6 @@ impl Loader {
                 )
                 .help("give one definition in the cycle a structure (e.g. an object with the recursive field optional)"),
             );
-            return None;
-        }
-        self.check_examples(path, &bundle.schema, &examples);
-        if self.diags.error_count() > errors_before {
             return None;
         }
 
