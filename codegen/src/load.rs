@@ -50,12 +50,8 @@ pub struct LoadOptions {
 /// Loads and lints the catalog in `root`. On success the catalog carries its warnings; on
 /// failure every finding, errors and warnings, is returned.
 pub fn load(root: &Path, options: &LoadOptions) -> Result<Catalog, Diagnostics> {
-    let mut loader = Loader {
-        root: root.to_path_buf(),
-        diags: Diagnostics::new(),
-        sources: SourceMap::default(),
-        inputs: vec![root.to_path_buf()],
-    };
+    let mut loader = Loader::new(root);
+    loader.inputs.push(root.to_path_buf());
     let outcome = loader.run(options);
     let mut diags = loader.diags;
     diags.finish(&loader.sources);
@@ -92,6 +88,17 @@ struct Document {
 }
 
 impl Loader {
+    /// A loader for `root` with no findings yet; parallel checks each use their own and
+    /// merge its diagnostics.
+    fn new(root: &Path) -> Self {
+        Loader {
+            root: root.to_path_buf(),
+            diags: Diagnostics::new(),
+            sources: SourceMap::default(),
+            inputs: Vec::new(),
+        }
+    }
+
     fn run(&mut self, options: &LoadOptions) -> Option<Catalog> {
         let config = self.load_config();
         let documents = self.read_documents();
@@ -126,12 +133,7 @@ impl Loader {
         let per_file: Vec<Diagnostics> = documents
             .par_iter()
             .map(|doc| {
-                let mut scratch = Loader {
-                    root: self.root.clone(),
-                    diags: Diagnostics::new(),
-                    sources: SourceMap::default(),
-                    inputs: Vec::new(),
-                };
+                let mut scratch = Loader::new(&self.root);
                 scratch.check_document(doc, &by_path);
                 scratch.diags
             })
@@ -190,12 +192,7 @@ impl Loader {
             .collect::<Vec<_>>()
             .par_iter()
             .map(|v| {
-                let mut scratch = Loader {
-                    root: self.root.clone(),
-                    diags: Diagnostics::new(),
-                    sources: SourceMap::default(),
-                    inputs: Vec::new(),
-                };
+                let mut scratch = Loader::new(&self.root);
                 scratch.check_examples(&v.path, &v.resolved, &v.examples);
                 scratch.diags
             })

@@ -79,10 +79,7 @@ pub fn children(schema: &Value) -> Vec<(String, &Value)> {
 
 /// Visits `schema` and every subschema below it, pre-order, with its JSON pointer.
 pub fn visit<'a>(schema: &'a Value, pointer: &str, f: &mut dyn FnMut(&str, &'a Value)) {
-    f(pointer, schema);
-    for (suffix, child) in children(schema) {
-        visit(child, &format!("{pointer}{suffix}"), f);
-    }
+    visit_with_depth(schema, pointer, 0, &mut |p, _, node| f(p, node));
 }
 
 /// Like [`visit`], also passing how many subschemas deep each node is (the root is 0).

@@ -4,7 +4,7 @@
 use chrono::DateTime;
 use serde_json::Value;
 
-use crate::Event;
+use crate::{Event, EventVisitor};
 
 /// Whether two JSON values are equal, comparing strings that are both RFC 3339 timestamps
 /// as instants (`…T08:00:00.000Z` and `…T08:00:00Z` are the same `date-time`).
@@ -60,6 +60,34 @@ pub fn verify_examples<E: Event>() -> Result<usize, String> {
         }
     }
     Ok(E::EXAMPLES.len())
+}
+
+/// Runs [`verify_examples`] on every event version it visits, e.g. through a generated
+/// catalog's `visit_events`, and records the outcome.
+#[derive(Debug, Default)]
+pub struct ExampleChecker {
+    /// Message types visited, in order.
+    pub message_types: Vec<&'static str>,
+    /// Routing keys visited, in order.
+    pub routing_keys: Vec<&'static str>,
+    /// Examples verified.
+    pub examples: usize,
+    /// Message types that have no example.
+    pub without_examples: Vec<&'static str>,
+    /// One message per event version whose examples failed.
+    pub failures: Vec<String>,
+}
+
+impl EventVisitor for ExampleChecker {
+    fn visit<E: Event>(&mut self) {
+        self.message_types.push(E::MESSAGE_TYPE);
+        self.routing_keys.push(E::ROUTING_KEY);
+        match verify_examples::<E>() {
+            Ok(0) => self.without_examples.push(E::MESSAGE_TYPE),
+            Ok(n) => self.examples += n,
+            Err(e) => self.failures.push(e),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,23 +9,15 @@ pub mod shapes_catalog {
 
 #[cfg(test)]
 mod tests {
-    use schemactl_runtime::{Event, EventVisitor};
-
-    struct Verify(usize);
-    impl EventVisitor for Verify {
-        fn visit<E: Event>(&mut self) {
-            match schemactl_runtime::examples::verify_examples::<E>() {
-                Ok(n) => self.0 += n,
-                Err(e) => panic!("{e}"),
-            }
-        }
-    }
+    use schemactl_runtime::examples::ExampleChecker;
+    use schemactl_runtime::Event;
 
     #[test]
     fn fixture_examples_round_trip() {
-        let mut v = Verify(0);
+        let mut v = ExampleChecker::default();
         crate::shapes_catalog::visit_events(&mut v);
-        assert_eq!(v.0, 2);
+        assert!(v.failures.is_empty(), "{}", v.failures.join("\n"));
+        assert_eq!(v.examples, 2);
     }
 
     #[test]
