@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::trace::TraceContext;
 use crate::Event;
 
 /// Version of the envelope format written by this crate.
@@ -49,19 +50,139 @@ pub struct Envelope<T> {
 impl<E: Event> Envelope<E> {
     /// Wraps `payload` with a fresh message ID and the current time.
     pub fn new(source_service: impl Into<String>, payload: E) -> Self {
+        Envelope::with_context(source_service, payload, &PublishContext::default())
+    }
+
+    /// Wraps `payload`, taking IDs, correlation and metadata from `ctx` (a fresh message ID
+    /// and the current time where `ctx` gives none).
+    pub fn with_context(
+        source_service: impl Into<String>,
+        payload: E,
+        ctx: &PublishContext,
+    ) -> Self {
         Envelope {
-            message_id: Uuid::new_v4(),
+            message_id: ctx.message_id.unwrap_or_else(Uuid::new_v4),
             message_type: E::MESSAGE_TYPE.to_owned(),
             envelope_version: ENVELOPE_VERSION.to_owned(),
-            timestamp: Utc::now(),
+            timestamp: ctx.timestamp.unwrap_or_else(Utc::now),
             source_service: source_service.into(),
-            correlation_id: None,
-            causation_id: None,
-            tenant_id: None,
-            partition_key: None,
+            correlation_id: ctx.correlation_id.clone(),
+            causation_id: ctx.causation_id.clone(),
+            tenant_id: ctx.tenant_id.clone(),
+            partition_key: ctx.partition_key.clone(),
             payload,
-            metadata: BTreeMap::new(),
+            metadata: ctx.metadata.clone(),
         }
+    }
+}
+
+impl<T> Envelope<T> {
+    /// The same envelope around another payload.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Envelope<U> {
+        Envelope {
+            message_id: self.message_id,
+            message_type: self.message_type,
+            envelope_version: self.envelope_version,
+            timestamp: self.timestamp,
+            source_service: self.source_service,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            tenant_id: self.tenant_id,
+            partition_key: self.partition_key,
+            payload: f(self.payload),
+            metadata: self.metadata,
+        }
+    }
+}
+
+/// How an envelope travels on the wire; chosen per catalog (`[envelope] profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnvelopeProfile {
+    /// The JSON envelope (`messageId`, `messageType`, …, `payload`) as the body.
+    #[default]
+    Standard,
+    /// CloudEvents 1.0, binary content mode: the payload is the body, the attributes are
+    /// `cloudEvents_*` headers.
+    CloudeventsBinary,
+    /// CloudEvents 1.0, structured content mode: one `application/cloudevents+json` body.
+    CloudeventsStructured,
+}
+
+/// What a publisher sets on an envelope besides the payload: correlation, tenancy,
+/// metadata and trace context. `Default` gives a fresh message ID and the current time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PublishContext {
+    /// Message ID to use (a retry of a business operation may reuse one); fresh when `None`.
+    pub message_id: Option<Uuid>,
+    /// Event time; now when `None`.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Correlation ID.
+    pub correlation_id: Option<String>,
+    /// The `messageId` of the message that caused this one.
+    pub causation_id: Option<String>,
+    /// Tenant.
+    pub tenant_id: Option<String>,
+    /// Partition key.
+    pub partition_key: Option<String>,
+    /// Free-form metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Parent trace context; a new trace is started when `None`.
+    pub trace: Option<TraceContext>,
+}
+
+impl PublishContext {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The context of a message published while handling `cause`: same correlation ID (or
+    /// the cause's message ID when it has none), `causationId` = the cause's message ID,
+    /// same tenant, and the same trace.
+    pub fn caused_by<E>(cause: &crate::Received<E>) -> Self {
+        let env = &cause.envelope;
+        PublishContext {
+            correlation_id: Some(
+                env.correlation_id
+                    .clone()
+                    .unwrap_or_else(|| env.message_id.to_string()),
+            ),
+            causation_id: Some(env.message_id.to_string()),
+            tenant_id: env.tenant_id.clone(),
+            trace: cause.delivery.trace,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the correlation ID.
+    pub fn correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
+        self
+    }
+
+    /// Sets the tenant.
+    pub fn tenant_id(mut self, id: impl Into<String>) -> Self {
+        self.tenant_id = Some(id.into());
+        self
+    }
+
+    /// Sets the partition key.
+    pub fn partition_key(mut self, key: impl Into<String>) -> Self {
+        self.partition_key = Some(key.into());
+        self
+    }
+
+    /// Sets the message ID.
+    pub fn message_id(mut self, id: Uuid) -> Self {
+        self.message_id = Some(id);
+        self
+    }
+
+    /// Adds a metadata entry.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
     }
 }
 
@@ -70,5 +191,38 @@ impl Envelope<serde_json::Value> {
     pub fn json_schema() -> serde_json::Value {
         serde_json::to_value(schemars::schema_for!(Envelope<serde_json::Value>))
             .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Where and how a message was delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryInfo {
+    /// The queue it was consumed from.
+    pub queue: String,
+    /// The exchange it was first published to.
+    pub exchange: String,
+    /// The routing key it was first published with.
+    pub routing_key: String,
+    /// Whether the broker delivered it before (a lost ack, a consumer restart).
+    pub redelivered: bool,
+    /// Delivery attempt through the retry queues: 1 for the first.
+    pub attempt: u32,
+    /// The sender's trace context (`traceparent` header), when valid.
+    pub trace: Option<TraceContext>,
+}
+
+/// A delivered event: its envelope with the typed payload, and delivery details.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received<E> {
+    /// The envelope.
+    pub envelope: Envelope<E>,
+    /// Delivery details.
+    pub delivery: DeliveryInfo,
+}
+
+impl<E> Received<E> {
+    /// The payload.
+    pub fn payload(&self) -> &E {
+        &self.envelope.payload
     }
 }

@@ -31,3 +31,23 @@ pub trait EventVisitor {
     /// Called once per event version.
     fn visit<E: Event>(&mut self);
 }
+
+/// The message type and schema of an event version, for consumers that validate payloads
+/// before dispatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventInfo {
+    /// `<EventName>.v<N>`.
+    pub message_type: &'static str,
+    /// The resolved JSON Schema.
+    pub schema: &'static str,
+}
+
+impl EventInfo {
+    /// The info of event `E`.
+    pub const fn of<E: Event>() -> Self {
+        EventInfo {
+            message_type: E::MESSAGE_TYPE,
+            schema: E::SCHEMA,
+        }
+    }
+}

@@ -2,7 +2,14 @@
 //!
 //! - [`Event`]: implemented by the generated payload type of every event version; carries
 //!   its message type, routing key, exchange and resolved JSON Schema.
-//! - [`Envelope`]: the standard message envelope every event travels in.
+//! - [`Envelope`]: the standard message envelope every event travels in, and its CloudEvents
+//!   profiles ([`EnvelopeProfile`]).
+//! - [`topology`]: the exchanges, queues, bindings, retry and dead-letter queues a catalog
+//!   implies; declared on a broker or exported as a RabbitMQ definitions file.
+//! - With the `amqp` feature (default), over lapin: [`Publisher`] (confirms, mandatory,
+//!   retries, recovery) and [`consumer`] (typed dispatch, retry queues, dead-lettering,
+//!   idempotency, batched acks, graceful shutdown), traced with `tracing` spans named after
+//!   the OpenTelemetry messaging conventions and counted through the `metrics` facade.
 //! - [`include_catalog!`]: pulls the tree written by `schemactl_codegen::Builder` into a crate.
 
 #![warn(missing_docs)]
@@ -10,9 +17,39 @@
 pub mod envelope;
 mod event;
 pub mod examples;
+pub mod topology;
+pub mod trace;
 
-pub use envelope::{Envelope, ENVELOPE_VERSION};
-pub use event::{Event, EventVisitor};
+#[cfg(feature = "amqp")]
+pub mod consumer;
+#[cfg(feature = "amqp")]
+pub mod error;
+#[cfg(feature = "amqp")]
+pub mod idempotency;
+#[cfg(feature = "amqp")]
+pub mod publisher;
+#[cfg(feature = "amqp")]
+pub mod telemetry;
+#[cfg(feature = "amqp")]
+mod validate;
+#[cfg(feature = "amqp")]
+pub mod wire;
+
+pub use envelope::{
+    DeliveryInfo, Envelope, EnvelopeProfile, PublishContext, Received, ENVELOPE_VERSION,
+};
+pub use event::{Event, EventInfo, EventVisitor};
+pub use topology::Topology;
+pub use trace::TraceContext;
+
+#[cfg(feature = "amqp")]
+pub use consumer::{ConsumerConfig, ConsumerHandle, ConsumerStats, Dispatch, Incoming};
+#[cfg(feature = "amqp")]
+pub use error::{
+    ConsumeError, DispatchError, HandlerError, PublishError, PublishErrorKind, Rejection,
+};
+#[cfg(feature = "amqp")]
+pub use publisher::{confirm_all, PendingConfirm, Published, Publisher, PublisherConfig};
 
 /// Includes the Rust generated from a catalog by `schemactl_codegen::Builder` in `build.rs`.
 ///

@@ -1,0 +1,521 @@
+//! Publishing events with publisher confirms.
+//!
+//! Every message is persistent and `mandatory`; the broker's confirm is awaited without
+//! blocking the next publish, so up to [`PublisherConfig::confirm_window`] messages are in
+//! flight at once. A returned (unroutable) message and a `basic.nack` are errors. A failure of
+//! the connection or channel is retried with exponential backoff over lapin's automatic
+//! recovery, with the same message ID, so a confirmed message is never lost (a message whose
+//! confirm was lost in a reconnect may arrive twice; consumers deduplicate by message ID).
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{Channel, Confirmation, Connection, ConnectionProperties, PublisherConfirm};
+use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::{field, Instrument, Span};
+use uuid::Uuid;
+
+use crate::envelope::{Envelope, EnvelopeProfile, PublishContext};
+use crate::error::{redact_url, PublishError, PublishErrorKind};
+use crate::telemetry;
+use crate::trace::TraceContext;
+use crate::validate::{first_error, Validators};
+use crate::wire::{self, Outgoing};
+use crate::Event;
+
+/// How a [`Publisher`] behaves.
+#[derive(Debug, Clone)]
+pub struct PublisherConfig {
+    /// Prefix in front of every exchange name (see `Topology::with_prefix`).
+    pub prefix: String,
+    /// Wire format of the envelope.
+    pub profile: EnvelopeProfile,
+    /// Messages awaiting their confirm at most; `send` waits for room beyond it.
+    pub confirm_window: usize,
+    /// Attempts per message when the connection or channel fails (the first included).
+    pub max_attempts: u32,
+    /// Backoff before the first retry.
+    pub initial_backoff: Duration,
+    /// Upper bound of the backoff.
+    pub max_backoff: Duration,
+    /// Validate each payload against its event's schema before publishing (default: on in
+    /// debug builds, off in release builds).
+    pub validate: bool,
+    /// Connection name shown in the RabbitMQ management UI.
+    pub connection_name: Option<String>,
+}
+
+impl Default for PublisherConfig {
+    fn default() -> Self {
+        PublisherConfig {
+            prefix: String::new(),
+            profile: EnvelopeProfile::Standard,
+            confirm_window: 1024,
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            validate: cfg!(debug_assertions),
+            connection_name: None,
+        }
+    }
+}
+
+impl PublisherConfig {
+    /// The backoff before retry `n` (1-based).
+    fn backoff(&self, n: u32) -> Duration {
+        let factor = 2u32.saturating_pow(n.saturating_sub(1));
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// A confirmed publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The envelope's message ID.
+    pub message_id: Uuid,
+    /// Exchange.
+    pub exchange: String,
+    /// Routing key.
+    pub routing_key: String,
+    /// Attempts it took (1 unless the connection failed).
+    pub attempts: u32,
+    /// From the first `basic.publish` to the confirm.
+    pub latency: Duration,
+}
+
+/// A connection and confirm-mode channel that publishes events. Cheap to clone; clones share
+/// the channel and the confirm window.
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connection: Arc<Connection>,
+    channel: RwLock<Channel>,
+    window: Arc<Semaphore>,
+    config: PublisherConfig,
+    validators: Validators,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a connection with automatic recovery.
+pub(crate) async fn connect(
+    url: &str,
+    name: Option<&str>,
+) -> Result<Connection, (String, lapin::Error)> {
+    let mut properties = ConnectionProperties::default().enable_auto_recover();
+    if let Some(name) = name {
+        properties = properties.with_connection_name(name.into());
+    }
+    Connection::connect(url, properties)
+        .await
+        .map_err(|e| (redact_url(url), e))
+}
+
+async fn confirm_channel(connection: &Connection) -> Result<Channel, lapin::Error> {
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(channel)
+}
+
+impl Publisher {
+    /// Connects to the broker at `url` (`amqp://user:pass@host:port/vhost`) and opens a
+    /// channel in confirm mode.
+    pub async fn connect(url: &str, config: PublisherConfig) -> Result<Self, PublishError> {
+        let connection = connect(url, config.connection_name.as_deref())
+            .await
+            .map_err(|(url, source)| PublishErrorKind::Connect { url, source })?;
+        Publisher::on_connection(Arc::new(connection), config)
+            .await
+            .map_err(|source| {
+                PublishErrorKind::Connect {
+                    url: redact_url(url),
+                    source,
+                }
+                .into()
+            })
+    }
+
+    /// A publisher on an open connection (shared with consumers, say), with a channel of its
+    /// own in confirm mode.
+    pub async fn on_connection(
+        connection: Arc<Connection>,
+        config: PublisherConfig,
+    ) -> Result<Self, lapin::Error> {
+        let channel = confirm_channel(&connection).await?;
+        Ok(Publisher {
+            inner: Arc::new(Inner {
+                connection,
+                channel: RwLock::new(channel),
+                window: Arc::new(Semaphore::new(config.confirm_window.max(1))),
+                config,
+                validators: Validators::default(),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PublisherConfig {
+        &self.inner.config
+    }
+
+    /// The underlying connection (to declare a topology on it, say).
+    pub fn connection(&self) -> &Arc<Connection> {
+        &self.inner.connection
+    }
+
+    fn channel(&self) -> Channel {
+        self.inner
+            .channel
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Publishes `payload` as event `E` from its producing service and waits for the
+    /// broker's confirm.
+    pub async fn publish<E: Event>(
+        &self,
+        payload: &E,
+        ctx: &PublishContext,
+    ) -> Result<Published, PublishError> {
+        self.send(payload, ctx).await?.confirmed().await
+    }
+
+    /// Publishes `payload` as event `E` and returns as soon as the message is on its way;
+    /// await [`PendingConfirm::confirmed`] (or [`confirm_all`]) for the broker's confirm.
+    /// Waits while the confirm window is full.
+    pub async fn send<E: Event>(
+        &self,
+        payload: &E,
+        ctx: &PublishContext,
+    ) -> Result<PendingConfirm, PublishError> {
+        if self.inner.config.validate {
+            self.validate::<E>(payload)?;
+        }
+        let envelope = EnvelopeRef {
+            payload,
+            source: E::PRODUCER,
+            message_type: E::MESSAGE_TYPE,
+        };
+        self.send_envelope(envelope, E::EXCHANGE, E::ROUTING_KEY, ctx)
+            .await
+    }
+
+    fn validate<E: Event>(&self, payload: &E) -> Result<(), PublishError> {
+        let invalid = |pointer: String, message: String| -> PublishError {
+            PublishErrorKind::Invalid {
+                message_type: E::MESSAGE_TYPE.to_owned(),
+                pointer,
+                message,
+            }
+            .into()
+        };
+        let validator = self
+            .inner
+            .validators
+            .get(E::MESSAGE_TYPE, E::SCHEMA)
+            .map_err(|m| invalid(String::new(), format!("the schema does not compile: {m}")))?;
+        let value = serde_json::to_value(payload)
+            .map_err(|e| invalid(String::new(), format!("cannot serialize: {e}")))?;
+        match first_error(&validator, &value) {
+            Some((pointer, message)) => Err(invalid(pointer, message)),
+            None => Ok(()),
+        }
+    }
+
+    async fn send_envelope<T: Serialize>(
+        &self,
+        e: EnvelopeRef<'_, T>,
+        exchange: &str,
+        routing_key: &str,
+        ctx: &PublishContext,
+    ) -> Result<PendingConfirm, PublishError> {
+        let exchange = crate::topology::prefixed(&self.inner.config.prefix, exchange);
+        let trace = ctx
+            .trace
+            .map(|t| t.child())
+            .unwrap_or_else(TraceContext::new_root);
+        let envelope = Envelope {
+            message_id: ctx.message_id.unwrap_or_else(Uuid::new_v4),
+            message_type: e.message_type.to_owned(),
+            envelope_version: crate::ENVELOPE_VERSION.to_owned(),
+            timestamp: ctx.timestamp.unwrap_or_else(chrono::Utc::now),
+            source_service: e.source.to_owned(),
+            correlation_id: ctx.correlation_id.clone(),
+            causation_id: ctx.causation_id.clone(),
+            tenant_id: ctx.tenant_id.clone(),
+            partition_key: ctx.partition_key.clone(),
+            payload: e.payload,
+            metadata: ctx.metadata.clone(),
+        };
+        let outgoing = wire::encode(
+            &envelope,
+            self.inner.config.profile,
+            &exchange,
+            routing_key,
+            &trace,
+        )
+        .map_err(|source| PublishErrorKind::Encode {
+            message_type: e.message_type.to_owned(),
+            source,
+        })?;
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = %format_args!("publish {exchange}"),
+            otel.kind = "producer",
+            messaging.system = telemetry::MESSAGING_SYSTEM,
+            messaging.operation.type = "send",
+            messaging.destination.name = %exchange,
+            messaging.rabbitmq.destination.routing_key = %routing_key,
+            messaging.message.id = %envelope.message_id,
+            messaging.message.conversation_id = field::Empty,
+            messaging.message.body.size = outgoing.body.len(),
+            schemactl.message_type = e.message_type,
+            trace_id = %trace.trace_id_hex(),
+        );
+        if let Some(c) = &envelope.correlation_id {
+            span.record("messaging.message.conversation_id", c.as_str());
+        }
+        self.send_outgoing(outgoing, span).await
+    }
+
+    /// Publishes an encoded message (used by consumers to move a delivery to a retry or
+    /// dead-letter queue). Waits while the confirm window is full.
+    pub(crate) async fn send_outgoing(
+        &self,
+        message: Outgoing,
+        span: Span,
+    ) -> Result<PendingConfirm, PublishError> {
+        let permit = self
+            .inner
+            .window
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PublishErrorKind::Closed)?;
+        let started = Instant::now();
+        let first = self.basic_publish(&message).instrument(span.clone()).await;
+        Ok(PendingConfirm {
+            publisher: self.clone(),
+            message,
+            first,
+            _permit: permit,
+            started,
+            span,
+        })
+    }
+
+    async fn basic_publish(&self, m: &Outgoing) -> Result<PublisherConfirm, lapin::Error> {
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
+        self.channel()
+            .basic_publish(
+                m.exchange.clone(),
+                m.routing_key.clone(),
+                options,
+                &m.body,
+                m.properties.clone(),
+            )
+            .await
+    }
+
+    /// After a failed publish: wait for lapin's connection recovery, or open a fresh channel
+    /// when only the channel was closed.
+    async fn recover(&self, error: &lapin::Error) {
+        let channel = self.channel();
+        let wait = self.inner.config.max_backoff.max(Duration::from_secs(1)) * 6;
+        if tokio::time::timeout(wait, channel.wait_for_recovery(error.clone()))
+            .await
+            .is_ok_and(|r| r.is_ok())
+            && channel.status().connected()
+        {
+            return;
+        }
+        if !channel.status().connected() && self.inner.connection.status().connected() {
+            if let Ok(fresh) = confirm_channel(&self.inner.connection).await {
+                *self
+                    .inner
+                    .channel
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()) = fresh;
+            }
+        }
+    }
+
+    /// Closes the channel and the connection; later sends fail with [`PublishErrorKind::Closed`].
+    /// Await pending confirms first.
+    pub async fn close(&self) {
+        self.inner.window.close();
+        let _ = self.channel().close(200, "publisher closed".into()).await;
+        let _ = self
+            .inner
+            .connection
+            .close(200, "publisher closed".into())
+            .await;
+    }
+}
+
+struct EnvelopeRef<'a, T> {
+    payload: &'a T,
+    source: &'a str,
+    message_type: &'a str,
+}
+
+/// A message handed to the broker whose confirm has not been awaited yet. Holds a slot of the
+/// confirm window until it is awaited or dropped.
+#[must_use = "await `confirmed()` to learn whether the broker accepted the message"]
+pub struct PendingConfirm {
+    publisher: Publisher,
+    message: Outgoing,
+    first: Result<PublisherConfirm, lapin::Error>,
+    _permit: OwnedSemaphorePermit,
+    started: Instant,
+    span: Span,
+}
+
+impl std::fmt::Debug for PendingConfirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingConfirm")
+            .field("message_id", &self.message.message_id)
+            .field("exchange", &self.message.exchange)
+            .field("routing_key", &self.message.routing_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingConfirm {
+    /// The message ID.
+    pub fn message_id(&self) -> Uuid {
+        self.message.message_id
+    }
+
+    /// Waits for the broker's confirm, republishing the same message after a connection or
+    /// channel failure.
+    pub async fn confirmed(self) -> Result<Published, PublishError> {
+        let span = self.span.clone();
+        self.confirm_inner().instrument(span).await
+    }
+
+    async fn confirm_inner(self) -> Result<Published, PublishError> {
+        let PendingConfirm {
+            publisher,
+            message: m,
+            first,
+            started,
+            ..
+        } = self;
+        let config = &publisher.inner.config;
+        let labels = [
+            ("exchange", m.exchange.to_string()),
+            ("message_type", m.message_type.clone()),
+        ];
+        let fail = |e: PublishErrorKind| -> PublishError {
+            let e = PublishError::from(e);
+            metrics::counter!(telemetry::PUBLISH_FAILED, &labels).increment(1);
+            tracing::warn!(error = %e, "publish failed");
+            e
+        };
+        let mut attempt = 1;
+        let mut pending = first;
+        loop {
+            let result = match pending {
+                Ok(confirm) => confirm.await,
+                Err(e) => Err(e),
+            };
+            let error = match result {
+                Ok(Confirmation::Ack(None) | Confirmation::NotRequested) => {
+                    let latency = started.elapsed();
+                    metrics::counter!(telemetry::PUBLISHED, &labels).increment(1);
+                    metrics::histogram!(telemetry::CONFIRM_LATENCY, &labels)
+                        .record(latency.as_secs_f64());
+                    return Ok(Published {
+                        message_id: m.message_id,
+                        exchange: m.exchange.to_string(),
+                        routing_key: m.routing_key.to_string(),
+                        attempts: attempt,
+                        latency,
+                    });
+                }
+                Ok(Confirmation::Ack(Some(returned))) => {
+                    return Err(fail(PublishErrorKind::Unroutable {
+                        message_type: m.message_type.clone(),
+                        message_id: m.message_id.to_string(),
+                        exchange: m.exchange.to_string(),
+                        routing_key: m.routing_key.to_string(),
+                        reply_code: returned.reply_code,
+                        reply_text: returned.reply_text.to_string(),
+                    }))
+                }
+                Ok(Confirmation::Nack(_)) => {
+                    return Err(fail(PublishErrorKind::Nacked {
+                        message_type: m.message_type.clone(),
+                        message_id: m.message_id.to_string(),
+                        exchange: m.exchange.to_string(),
+                        routing_key: m.routing_key.to_string(),
+                    }))
+                }
+                Err(e) => e,
+            };
+            // A channel-level error (unknown exchange, access refused) will not go away on a
+            // retry: report it, leaving a fresh channel for the next message.
+            if attempt >= config.max_attempts || error.is_amqp_soft_error() {
+                publisher.recover(&error).await;
+                return Err(fail(PublishErrorKind::Broker {
+                    message_type: m.message_type.clone(),
+                    message_id: m.message_id.to_string(),
+                    exchange: m.exchange.to_string(),
+                    routing_key: m.routing_key.to_string(),
+                    attempts: attempt,
+                    source: error,
+                }));
+            }
+            tracing::debug!(%error, attempt, "publish failed; retrying after recovery");
+            publisher.recover(&error).await;
+            tokio::time::sleep(config.backoff(attempt)).await;
+            attempt += 1;
+            pending = publisher.basic_publish(&m).await;
+        }
+    }
+}
+
+/// Awaits the confirms of many messages together; results are in the same order.
+pub async fn confirm_all(
+    pending: impl IntoIterator<Item = PendingConfirm>,
+) -> Vec<Result<Published, PublishError>> {
+    join_all(pending.into_iter().map(PendingConfirm::confirmed)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let c = PublisherConfig {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(700),
+            ..PublisherConfig::default()
+        };
+        let b: Vec<u128> = (1..=5).map(|n| c.backoff(n).as_millis()).collect();
+        assert_eq!(b, vec![100, 200, 400, 700, 700]);
+        assert_eq!(c.backoff(u32::MAX), Duration::from_millis(700));
+    }
+}
