@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use schemactl_codegen::{load, output, rust, Diagnostics, LoadOptions, Rule};
+use schemactl_codegen::{load, output, rust, Catalog, Diagnostics, LoadOptions, Rule};
 
 /// Schema-first toolchain for events on RabbitMQ.
 #[derive(Debug, Parser)]
@@ -42,8 +42,32 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Print the RabbitMQ topology the catalog implies: exchanges, per-service queues with
+    /// their retry and dead-letter queues, and bindings.
+    Topology {
+        /// `rabbitmq-definitions` is accepted by `rabbitmqctl import_definitions`.
+        #[arg(long, value_enum, default_value_t = TopologyFormat::RabbitmqDefinitions)]
+        format: TopologyFormat,
+        /// Virtual host of the definitions.
+        #[arg(long, default_value = "/")]
+        vhost: String,
+        /// Prefix in front of every exchange and queue name.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List every lint rule with its ID, default severity and what it checks.
     Rules,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TopologyFormat {
+    /// A RabbitMQ definitions document.
+    RabbitmqDefinitions,
+    /// schemactl's topology model as JSON.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -89,6 +113,19 @@ fn main() -> ExitCode {
             deny_warnings,
         } => lint(&cli.catalog, &options, format, deny_warnings),
         Command::Generate { out, check } => generate(&cli.catalog, &options, &out, check),
+        Command::Topology {
+            format,
+            vhost,
+            prefix,
+            out,
+        } => topology(
+            &cli.catalog,
+            &options,
+            format,
+            &vhost,
+            &prefix,
+            out.as_deref(),
+        ),
     }
     .into()
 }
@@ -176,22 +213,75 @@ fn lint(catalog: &Path, options: &LoadOptions, format: Format, deny_warnings: bo
     }
 }
 
-fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> Status {
+/// Loads and lints the catalog, reporting findings; the status to exit with on failure.
+fn load_catalog(catalog: &Path, options: &LoadOptions) -> Result<Catalog, Status> {
     if let Some(message) = unreadable(catalog) {
         eprintln!("error: {message}");
-        return Status::BadInput;
+        return Err(Status::BadInput);
     }
-    let loaded = match load(catalog, options) {
+    match load(catalog, options) {
+        Ok(c) => {
+            report(&c.warnings, Format::Text);
+            Ok(c)
+        }
+        Err(d) => Err(if report(&d, Format::Text) {
+            Status::BadInput
+        } else {
+            Status::Failed
+        }),
+    }
+}
+
+fn topology(
+    catalog: &Path,
+    options: &LoadOptions,
+    format: TopologyFormat,
+    vhost: &str,
+    prefix: &str,
+    out: Option<&Path>,
+) -> Status {
+    let loaded = match load_catalog(catalog, options) {
         Ok(c) => c,
-        Err(d) => {
-            return if report(&d, Format::Text) {
-                Status::BadInput
-            } else {
-                Status::Failed
-            };
+        Err(status) => return status,
+    };
+    let topology = schemactl_codegen::topology::plan(&loaded).with_prefix(prefix);
+    let value = match format {
+        TopologyFormat::RabbitmqDefinitions => topology.rabbitmq_definitions(vhost),
+        TopologyFormat::Json => match serde_json::to_value(&topology) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("error: cannot serialize the topology: {e}");
+                return Status::Failed;
+            }
+        },
+    };
+    let text = match serde_json::to_string_pretty(&value) {
+        Ok(t) => t + "\n",
+        Err(e) => {
+            eprintln!("error: cannot serialize the topology: {e}");
+            return Status::Failed;
         }
     };
-    report(&loaded.warnings, Format::Text);
+    match out {
+        None => {
+            print!("{text}");
+            Status::Ok
+        }
+        Some(path) => match output::write_atomic(path, text.as_bytes()) {
+            Ok(()) => Status::Ok,
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                Status::BadInput
+            }
+        },
+    }
+}
+
+fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> Status {
+    let loaded = match load_catalog(catalog, options) {
+        Ok(c) => c,
+        Err(status) => return status,
+    };
     let files = match rust::render(&loaded) {
         Ok(f) => f,
         Err(d) => {

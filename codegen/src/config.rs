@@ -44,36 +44,8 @@ pub struct CatalogInfo {
     pub id_base: Option<String>,
 }
 
-/// The AMQP exchange types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExchangeKind {
-    /// Routes by routing-key pattern.
-    Topic,
-    /// Routes to every bound queue.
-    Fanout,
-    /// Routes by exact routing key.
-    Direct,
-    /// Routes by header values.
-    Headers,
-}
-
-impl ExchangeKind {
-    /// The AMQP name of the type.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExchangeKind::Topic => "topic",
-            ExchangeKind::Fanout => "fanout",
-            ExchangeKind::Direct => "direct",
-            ExchangeKind::Headers => "headers",
-        }
-    }
-
-    /// Whether the routing key selects queues (so two events on one key collide).
-    pub fn routes_by_key(self) -> bool {
-        matches!(self, ExchangeKind::Topic | ExchangeKind::Direct)
-    }
-}
+pub use schemactl_runtime::topology::{ExchangeKind, QueueType};
+pub use schemactl_runtime::EnvelopeProfile;
 
 fn yes() -> bool {
     true
@@ -124,17 +96,6 @@ pub enum Compatibility {
     FullTransitive,
     /// No check.
     None,
-}
-
-/// RabbitMQ queue type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueType {
-    /// Classic queues.
-    Classic,
-    /// Replicated quorum queues.
-    #[default]
-    Quorum,
 }
 
 /// Retry policy for consumers: exponential backoff through retry queues.
@@ -201,19 +162,6 @@ impl Default for Defaults {
             dead_letter_exchange: default_dlx(),
         }
     }
-}
-
-/// How events are wrapped on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum EnvelopeProfile {
-    /// The JSON envelope with `messageId`, `messageType`, `payload`, ….
-    #[default]
-    Standard,
-    /// CloudEvents 1.0, binary content mode (`cloudEvents_*` headers).
-    CloudeventsBinary,
-    /// CloudEvents 1.0, structured content mode (`application/cloudevents+json`).
-    CloudeventsStructured,
 }
 
 /// `[envelope]`.

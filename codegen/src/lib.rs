@@ -16,6 +16,8 @@ mod panic_guard;
 pub mod resolve;
 pub mod rust;
 pub mod source;
+pub mod stubs;
+pub mod topology;
 pub mod walk;
 
 use std::fmt;

@@ -47,6 +47,9 @@ pub struct LoadOptions {
     pub allow: Vec<Rule>,
 }
 
+/// Upper bound of `[defaults.retry] max_attempts` (one retry queue per retry).
+pub const MAX_ATTEMPTS: u32 = 20;
+
 /// Loads and lints the catalog in `root`. On success the catalog carries its warnings; on
 /// failure every finding, errors and warnings, is returned.
 pub fn load(root: &Path, options: &LoadOptions) -> Result<Catalog, Diagnostics> {
@@ -206,7 +209,7 @@ impl Loader {
         self.check_routing(&events, &config);
         self.diags.allow(&allow);
 
-        Some(Catalog {
+        let mut catalog = Catalog {
             root: self.root.clone(),
             config,
             events,
@@ -214,7 +217,10 @@ impl Loader {
             sources: SourceMap::default(),
             warnings: Diagnostics::new(),
             inputs: Vec::new(),
-        })
+            services: BTreeMap::new(),
+        };
+        catalog.index_services();
+        Some(catalog)
     }
 
     fn load_config(&mut self) -> Option<CatalogConfig> {
@@ -275,7 +281,62 @@ impl Loader {
                 .help("name the exchange dead letters go to, e.g. \"dead-letter\""),
             );
         }
+        let dlx = &config.defaults.dead_letter_exchange;
+        if let Some(ex) = config.exchanges.get(dlx) {
+            if !ex.kind.routes_by_key() {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::CatalogConfig,
+                        CONFIG_FILE,
+                        "",
+                        format!(
+                            "dead-letter exchange `{dlx}` is a {} exchange; each queue's dead letters are routed by key",
+                            ex.kind.as_str()
+                        ),
+                    )
+                    .help(format!("declare [exchanges.\"{dlx}\"] with type = \"direct\"")),
+                );
+            }
+        }
+        let mut rust_names: BTreeMap<String, &str> = BTreeMap::new();
+        for name in config.services.keys() {
+            if !crate::model::valid_service_name(name) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::CatalogConfig,
+                        CONFIG_FILE,
+                        "",
+                        format!("service name `{name}` is not lowercase letters, digits, `-` and `_` starting with a letter"),
+                    )
+                    .help("rename the service, e.g. \"order-service\" (it names queues and Rust types)"),
+                );
+                continue;
+            }
+            let type_name = crate::model::ServiceNames::new(name).type_name;
+            if let Some(other) = rust_names.insert(type_name.clone(), name) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::CatalogConfig,
+                        CONFIG_FILE,
+                        "",
+                        format!("services `{other}` and `{name}` both become the Rust name `{type_name}`"),
+                    )
+                    .help("rename one of them"),
+                );
+            }
+        }
         let r = &config.defaults.retry;
+        if r.max_attempts > MAX_ATTEMPTS {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::CatalogConfig,
+                    CONFIG_FILE,
+                    "",
+                    format!("[defaults.retry] max_attempts = {} needs one retry queue per attempt; at most {MAX_ATTEMPTS} are allowed", r.max_attempts),
+                )
+                .help("lower max_attempts and raise multiplier or max_delay_ms for longer backoff"),
+            );
+        }
         let multiplier_ok = r.multiplier.is_finite() && r.multiplier >= 1.0;
         if r.max_attempts == 0 || !multiplier_ok || r.initial_delay_ms > r.max_delay_ms {
             self.diags.push(

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use heck::{ToShoutySnakeCase, ToSnakeCase};
+use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -29,6 +29,8 @@ pub struct Catalog {
     pub warnings: Diagnostics,
     /// Every file and directory read, for `cargo:rerun-if-changed`.
     pub inputs: Vec<PathBuf>,
+    /// Services by name, with what each produces and consumes.
+    pub services: BTreeMap<String, Service>,
 }
 
 impl Catalog {
@@ -61,6 +63,102 @@ impl Catalog {
     pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
         self.config.services.get(name)
     }
+
+    /// An event version by message type (`UserRegistered.v1`).
+    pub fn version(&self, message_type: &str) -> Option<&EventVersion> {
+        let (name, version) = message_type.rsplit_once(".v")?;
+        self.events.get(name)?.versions.get(&version.parse().ok()?)
+    }
+
+    /// Builds [`Catalog::services`] from the configuration and the events.
+    pub fn index_services(&mut self) {
+        let mut services: BTreeMap<String, Service> = self
+            .config
+            .services
+            .iter()
+            .map(|(name, config)| {
+                let service = Service {
+                    name: name.clone(),
+                    description: config.description.clone(),
+                    owner: config.owner.clone(),
+                    rust: ServiceNames::new(name),
+                    produces: Vec::new(),
+                    consumes: Vec::new(),
+                };
+                (name.clone(), service)
+            })
+            .collect();
+        for v in self.versions() {
+            if let Some(s) = services.get_mut(&v.producer) {
+                s.produces.push(v.message_type.clone());
+            }
+            for c in &v.consumers {
+                if let Some(s) = services.get_mut(c) {
+                    s.consumes.push(v.message_type.clone());
+                }
+            }
+        }
+        self.services = services;
+    }
+}
+
+/// A service of the catalog and the event versions it produces and consumes (message types,
+/// in domain, name and version order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// Name, e.g. `user-service`.
+    pub name: String,
+    /// What the service does.
+    pub description: Option<String>,
+    /// The owning team.
+    pub owner: Option<String>,
+    /// Rust names.
+    pub rust: ServiceNames,
+    /// Message types it publishes.
+    pub produces: Vec<String>,
+    /// Message types it consumes.
+    pub consumes: Vec<String>,
+}
+
+/// Rust names of a service, computed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceNames {
+    /// PascalCase, e.g. `UserService`: the consumer dispatch type; `UserServicePublisher`
+    /// and `UserServiceHandler` are derived from it.
+    pub type_name: String,
+    /// SHOUTY_SNAKE_CASE, e.g. `USER_SERVICE`: its queue constant.
+    pub constant: String,
+}
+
+impl ServiceNames {
+    /// Names for service `name`.
+    pub fn new(name: &str) -> Self {
+        ServiceNames {
+            type_name: name.to_upper_camel_case(),
+            constant: name.to_shouty_snake_case(),
+        }
+    }
+
+    /// The producer stub, e.g. `UserServicePublisher`.
+    pub fn publisher(&self) -> String {
+        format!("{}Publisher", self.type_name)
+    }
+
+    /// The handler trait, e.g. `NotificationServiceHandler`.
+    pub fn handler(&self) -> String {
+        format!("{}Handler", self.type_name)
+    }
+}
+
+/// Whether `name` can name a service: lowercase ASCII letters, digits, `-` and `_`, starting
+/// with a letter, at most 200 bytes (it names queues).
+pub fn valid_service_name(name: &str) -> bool {
+    name.len() <= 200
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && !name.ends_with(['-', '_'])
 }
 
 /// One event and all its major versions.
@@ -253,6 +351,7 @@ pub const RESERVED_MODULES: &[&str] = &[
     "producers",
     "consumers",
     "topology",
+    "queues",
 ];
 
 /// Rust constant name of an exchange: `user.events` → `USER_EVENTS`.

@@ -18,6 +18,13 @@ use crate::panic_guard;
 /// The include root of the generated tree.
 pub const ROOT_FILE: &str = "catalog.rs";
 
+/// The publishers file of the generated tree.
+pub const PRODUCERS_FILE: &str = "producers.rs";
+/// The consumers file of the generated tree.
+pub const CONSUMERS_FILE: &str = "consumers.rs";
+/// The topology file of the generated tree.
+pub const TOPOLOGY_FILE: &str = "topology.rs";
+
 /// Stack size of the rendering threads.
 const RENDER_STACK: usize = 16 * 1024 * 1024;
 
@@ -56,6 +63,37 @@ pub fn render(catalog: &Catalog) -> Result<Files, Diagnostics> {
         diags.finish(&catalog.sources);
         diags.display_under(&catalog.root);
         return Err(diags);
+    }
+    let topology = crate::topology::plan(catalog);
+    let parts = [
+        (
+            PRODUCERS_FILE,
+            crate::stubs::producers(catalog),
+            "typed publishers, one per producing service",
+        ),
+        (
+            CONSUMERS_FILE,
+            crate::stubs::consumers(catalog),
+            "handler traits and dispatch, one per consuming service",
+        ),
+        (
+            TOPOLOGY_FILE,
+            crate::stubs::topology(&topology),
+            "the RabbitMQ topology of the catalog",
+        ),
+    ];
+    for (file, tokens, what) in parts {
+        let text = format_file(tokens, &format!("// {what}")).map_err(|message| {
+            let mut d = Diagnostics::new();
+            d.push(Diagnostic::new(
+                Rule::Codegen,
+                crate::load::CONFIG_FILE,
+                "",
+                format!("cannot format {file}: {message}"),
+            ));
+            d
+        })?;
+        files.insert(PathBuf::from(file), text);
     }
     files.insert(PathBuf::from(ROOT_FILE), render_root(catalog)?);
     Ok(files)
@@ -216,6 +254,24 @@ fn render_root(catalog: &Catalog) -> Result<String, Diagnostics> {
         let allow = v.is_deprecated().then(|| quote!(#[allow(deprecated)]));
         quote! { #allow visitor.visit::<self::#domain::#alias>(); }
     });
+    let queues = catalog
+        .services
+        .values()
+        .filter(|s| !s.consumes.is_empty())
+        .map(|s| {
+            let c = format_ident!("{}", s.rust.constant);
+            let name = &s.name;
+            let doc = format!(" Queue of `{name}` (its retry queues are `{name}.retry.<n>`, its dead letters go to `{name}.dlq`).");
+            quote! { #[doc = #doc] pub const #c: &str = #name; }
+        });
+    let profile = format_ident!(
+        "{}",
+        match catalog.config.envelope.profile {
+            crate::config::EnvelopeProfile::Standard => "Standard",
+            crate::config::EnvelopeProfile::CloudeventsBinary => "CloudeventsBinary",
+            crate::config::EnvelopeProfile::CloudeventsStructured => "CloudeventsStructured",
+        }
+    );
     let catalog_name = &catalog.config.catalog.name;
     let catalog_version = &catalog.config.catalog.version;
     let tokens = quote! {
@@ -234,6 +290,39 @@ fn render_root(catalog: &Catalog) -> Result<String, Diagnostics> {
         /// Exchanges declared by the catalog.
         pub mod exchanges {
             #(#exchanges)*
+        }
+
+        /// Queues of the consuming services, one per service.
+        pub mod queues {
+            #(#queues)*
+        }
+
+        /// Typed publishers, one per producing service.
+        pub mod producers {
+            include!("producers.rs");
+        }
+
+        /// Handler traits and their dispatch, one per consuming service.
+        pub mod consumers {
+            include!("consumers.rs");
+        }
+
+        /// The RabbitMQ topology of the catalog.
+        pub mod topology {
+            include!("topology.rs");
+        }
+
+        /// How the catalog's events travel on the wire (`[envelope] profile`).
+        pub const ENVELOPE_PROFILE: ::schemactl_runtime::EnvelopeProfile =
+            ::schemactl_runtime::EnvelopeProfile::#profile;
+
+        /// A publisher configuration for this catalog: its envelope profile, defaults for
+        /// the rest.
+        pub fn publisher_config() -> ::schemactl_runtime::PublisherConfig {
+            ::schemactl_runtime::PublisherConfig {
+                profile: ENVELOPE_PROFILE,
+                ..::core::default::Default::default()
+            }
         }
 
         /// Name of the catalog these types were generated from.
@@ -264,7 +353,7 @@ fn render_root(catalog: &Catalog) -> Result<String, Diagnostics> {
 }
 
 /// One `#[doc]` attribute per line, so that each prints as a `///` line.
-fn doc_attrs(text: &str) -> TokenStream {
+pub(crate) fn doc_attrs(text: &str) -> TokenStream {
     let lines = text.lines().map(|l| {
         let l = if l.is_empty() {
             String::new()

@@ -330,6 +330,65 @@ pub mod exchanges {
     /// `user.events` (topic): User lifecycle and profile events published by the user service.
     pub const USER_EVENTS: &str = "user.events";
 }
+/// Queues of the consuming services, one per service.
+pub mod queues {
+    /// Queue of `accounting-service` (its retry queues are `accounting-service.retry.<n>`, its dead letters go to `accounting-service.dlq`).
+    pub const ACCOUNTING_SERVICE: &str = "accounting-service";
+    /// Queue of `analytics-service` (its retry queues are `analytics-service.retry.<n>`, its dead letters go to `analytics-service.dlq`).
+    pub const ANALYTICS_SERVICE: &str = "analytics-service";
+    /// Queue of `cicd-monitor` (its retry queues are `cicd-monitor.retry.<n>`, its dead letters go to `cicd-monitor.dlq`).
+    pub const CICD_MONITOR: &str = "cicd-monitor";
+    /// Queue of `connector-provisioning` (its retry queues are `connector-provisioning.retry.<n>`, its dead letters go to `connector-provisioning.dlq`).
+    pub const CONNECTOR_PROVISIONING: &str = "connector-provisioning";
+    /// Queue of `crm-service` (its retry queues are `crm-service.retry.<n>`, its dead letters go to `crm-service.dlq`).
+    pub const CRM_SERVICE: &str = "crm-service";
+    /// Queue of `dashboard` (its retry queues are `dashboard.retry.<n>`, its dead letters go to `dashboard.dlq`).
+    pub const DASHBOARD: &str = "dashboard";
+    /// Queue of `delivery-service` (its retry queues are `delivery-service.retry.<n>`, its dead letters go to `delivery-service.dlq`).
+    pub const DELIVERY_SERVICE: &str = "delivery-service";
+    /// Queue of `hr-service` (its retry queues are `hr-service.retry.<n>`, its dead letters go to `hr-service.dlq`).
+    pub const HR_SERVICE: &str = "hr-service";
+    /// Queue of `inventory-service` (its retry queues are `inventory-service.retry.<n>`, its dead letters go to `inventory-service.dlq`).
+    pub const INVENTORY_SERVICE: &str = "inventory-service";
+    /// Queue of `invoices-service` (its retry queues are `invoices-service.retry.<n>`, its dead letters go to `invoices-service.dlq`).
+    pub const INVOICES_SERVICE: &str = "invoices-service";
+    /// Queue of `ml-classifier` (its retry queues are `ml-classifier.retry.<n>`, its dead letters go to `ml-classifier.dlq`).
+    pub const ML_CLASSIFIER: &str = "ml-classifier";
+    /// Queue of `notification-service` (its retry queues are `notification-service.retry.<n>`, its dead letters go to `notification-service.dlq`).
+    pub const NOTIFICATION_SERVICE: &str = "notification-service";
+    /// Queue of `onboarding-service` (its retry queues are `onboarding-service.retry.<n>`, its dead letters go to `onboarding-service.dlq`).
+    pub const ONBOARDING_SERVICE: &str = "onboarding-service";
+    /// Queue of `orders-service` (its retry queues are `orders-service.retry.<n>`, its dead letters go to `orders-service.dlq`).
+    pub const ORDERS_SERVICE: &str = "orders-service";
+    /// Queue of `payment-service` (its retry queues are `payment-service.retry.<n>`, its dead letters go to `payment-service.dlq`).
+    pub const PAYMENT_SERVICE: &str = "payment-service";
+    /// Queue of `procurement-service` (its retry queues are `procurement-service.retry.<n>`, its dead letters go to `procurement-service.dlq`).
+    pub const PROCUREMENT_SERVICE: &str = "procurement-service";
+    /// Queue of `project-management-service` (its retry queues are `project-management-service.retry.<n>`, its dead letters go to `project-management-service.dlq`).
+    pub const PROJECT_MANAGEMENT_SERVICE: &str = "project-management-service";
+}
+/// Typed publishers, one per producing service.
+pub mod producers {
+    include!("producers.rs");
+}
+/// Handler traits and their dispatch, one per consuming service.
+pub mod consumers {
+    include!("consumers.rs");
+}
+/// The RabbitMQ topology of the catalog.
+pub mod topology {
+    include!("topology.rs");
+}
+/// How the catalog's events travel on the wire (`[envelope] profile`).
+pub const ENVELOPE_PROFILE: ::schemactl_runtime::EnvelopeProfile = ::schemactl_runtime::EnvelopeProfile::Standard;
+/// A publisher configuration for this catalog: its envelope profile, defaults for
+/// the rest.
+pub fn publisher_config() -> ::schemactl_runtime::PublisherConfig {
+    ::schemactl_runtime::PublisherConfig {
+        profile: ENVELOPE_PROFILE,
+        ..::core::default::Default::default()
+    }
+}
 /// Name of the catalog these types were generated from.
 pub const CATALOG_NAME: &str = "reference";
 /// Version of the catalog these types were generated from.

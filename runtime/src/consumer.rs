@@ -59,6 +59,27 @@ pub trait Dispatch: Send + Sync + 'static {
         -> impl Future<Output = Result<(), DispatchError>> + Send;
 }
 
+/// A handler that treats every event alike (an audit log, an archive, a forwarder). Wrap it
+/// in [`Uniform`] and it implements every generated handler trait.
+pub trait EventHandler: Send + Sync + 'static {
+    /// Handles one event of any type.
+    fn handle<E: Event>(
+        &self,
+        message: Received<E>,
+    ) -> impl Future<Output = Result<(), crate::HandlerError>> + Send;
+}
+
+/// Adapts an [`EventHandler`] to the generated handler traits.
+#[derive(Debug, Clone, Default)]
+pub struct Uniform<T>(pub T);
+
+/// Receives the dispatch of every consuming service from the generated
+/// `consumers::visit_all`.
+pub trait DispatchVisitor {
+    /// Called once per consuming service.
+    fn visit<D: Dispatch>(&mut self, dispatch: D);
+}
+
 /// A delivery whose envelope is decoded and whose payload is still raw JSON.
 #[derive(Debug)]
 pub struct Incoming {

@@ -43,7 +43,10 @@ pub use topology::Topology;
 pub use trace::TraceContext;
 
 #[cfg(feature = "amqp")]
-pub use consumer::{ConsumerConfig, ConsumerHandle, ConsumerStats, Dispatch, Incoming};
+pub use consumer::{
+    ConsumerConfig, ConsumerHandle, ConsumerStats, Dispatch, DispatchVisitor, EventHandler,
+    Incoming, Uniform,
+};
 #[cfg(feature = "amqp")]
 pub use error::{
     ConsumeError, DispatchError, HandlerError, PublishError, PublishErrorKind, Rejection,

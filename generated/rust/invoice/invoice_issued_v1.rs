@@ -259,7 +259,10 @@ impl ::schemactl_runtime::Event for InvoiceIssued {
     const ROUTING_KEY: &'static str = "invoice.issued.v1";
     const EXCHANGE: &'static str = "collector-events";
     const PRODUCER: &'static str = "invoices-service";
-    const CONSUMERS: &'static [&'static str] = &["accounting-service"];
+    const CONSUMERS: &'static [&'static str] = &[
+        "accounting-service",
+        "payment-service",
+    ];
     const DEPRECATED: bool = false;
     const SCHEMA: &'static str = r##"{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -270,11 +273,12 @@ impl ::schemactl_runtime::Event for InvoiceIssued {
   "x-event": {
     "producer": "invoices-service",
     "consumers": [
-      "accounting-service"
+      "accounting-service",
+      "payment-service"
     ],
     "exchange": "collector-events",
     "trigger": "When the invoice is issued to the customer.",
-    "purpose": "Sync the invoice to the accounting system."
+    "purpose": "Sync the invoice to the accounting system; open it for payment matching."
   },
   "properties": {
     "invoiceId": {

@@ -1,0 +1,360 @@
+//! Rendering of the typed RabbitMQ stubs: a publisher per producing service, a handler trait
+//! and dispatch per consuming service, and the topology constructor. Each is a file of the
+//! generated tree, included by the root file as `producers`, `consumers` and `topology`.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+use schemactl_runtime::topology::{ExchangeKind, QueueType, Topology};
+
+use crate::model::{Catalog, EventVersion, Service};
+use crate::rust::doc_attrs;
+
+/// `super::<domain>::<module>::<Type>`: the payload type's path from a sibling module of the
+/// domains, avoiding the deprecated aliases.
+fn payload_path(v: &EventVersion) -> TokenStream {
+    let domain = format_ident!("{}", v.rust.domain_module);
+    let module = format_ident!("{}", v.rust.module);
+    let ty = format_ident!("{}", v.rust.type_name);
+    quote!(super::#domain::#module::#ty)
+}
+
+fn versions<'a>(catalog: &'a Catalog, message_types: &[String]) -> Vec<&'a EventVersion> {
+    message_types
+        .iter()
+        .filter_map(|m| catalog.version(m))
+        .collect()
+}
+
+fn deprecation(v: &EventVersion) -> Option<TokenStream> {
+    v.deprecated.as_ref().map(|note| {
+        if note.is_empty() {
+            quote!(#[deprecated])
+        } else {
+            quote!(#[deprecated(note = #note)])
+        }
+    })
+}
+
+fn service_doc(s: &Service, what: &str) -> TokenStream {
+    let mut text = format!("{what} `{}`.", s.name);
+    if let Some(d) = &s.description {
+        text.push_str("\n\n");
+        text.push_str(d.trim());
+    }
+    if let Some(o) = &s.owner {
+        text.push_str(&format!("\n\nOwner: {o}."));
+    }
+    doc_attrs(&text)
+}
+
+/// `producers.rs`: one publisher per service that produces events.
+pub fn producers(catalog: &Catalog) -> TokenStream {
+    let items = catalog.services.values().filter(|s| !s.produces.is_empty()).map(|s| {
+        let ty = format_ident!("{}", s.rust.publisher());
+        let name = &s.name;
+        let doc = service_doc(s, "Publishes the events of");
+        let methods = versions(catalog, &s.produces).into_iter().map(|v| {
+            let method = format_ident!("{}", v.rust.method);
+            let send = format_ident!("send_{}", v.rust.method);
+            let payload = payload_path(v);
+            let deprecated = deprecation(v);
+            let doc = format!(
+                " Publishes `{}` to `{}` with routing key `{}` and waits for the broker's confirm.",
+                v.message_type, v.exchange, v.routing_key
+            );
+            let send_doc = format!(
+                " Publishes `{}` without waiting for its confirm: await the returned \
+                 [`PendingConfirm::confirmed`](::schemactl_runtime::PendingConfirm::confirmed), or many of \
+                 them with [`confirm_all`](::schemactl_runtime::confirm_all).",
+                v.message_type
+            );
+            quote! {
+                #[doc = #doc]
+                #deprecated
+                pub async fn #method(
+                    &self,
+                    payload: &#payload,
+                    ctx: &::schemactl_runtime::PublishContext,
+                ) -> ::core::result::Result<::schemactl_runtime::Published, ::schemactl_runtime::PublishError> {
+                    self.publisher.publish(payload, ctx).await
+                }
+
+                #[doc = #send_doc]
+                #deprecated
+                pub async fn #send(
+                    &self,
+                    payload: &#payload,
+                    ctx: &::schemactl_runtime::PublishContext,
+                ) -> ::core::result::Result<::schemactl_runtime::PendingConfirm, ::schemactl_runtime::PublishError> {
+                    self.publisher.send(payload, ctx).await
+                }
+            }
+        });
+        quote! {
+            #doc
+            #[derive(Debug, Clone)]
+            pub struct #ty {
+                publisher: ::schemactl_runtime::Publisher,
+            }
+
+            impl #ty {
+                /// The producing service, the envelope's `sourceService`.
+                pub const SERVICE: &'static str = #name;
+
+                /// Wraps a publisher; configure it with [`super::publisher_config`] for the
+                /// catalog's envelope profile.
+                pub fn new(publisher: ::schemactl_runtime::Publisher) -> Self {
+                    Self { publisher }
+                }
+
+                /// The underlying publisher.
+                pub fn publisher(&self) -> &::schemactl_runtime::Publisher {
+                    &self.publisher
+                }
+
+                #(#methods)*
+            }
+        }
+    });
+    quote!(#(#items)*)
+}
+
+/// `consumers.rs`: per consuming service a handler trait and the dispatch that binds it to
+/// the service's queue.
+pub fn consumers(catalog: &Catalog) -> TokenStream {
+    let items = catalog.services.values().filter(|s| !s.consumes.is_empty()).map(|s| {
+        let ty = format_ident!("{}", s.rust.type_name);
+        let handler = format_ident!("{}", s.rust.handler());
+        let name = &s.name;
+        let handled = versions(catalog, &s.consumes);
+        let trait_doc = service_doc(s, "Handles the events consumed by");
+        let methods = handled.iter().map(|v| {
+            let method = format_ident!("{}", v.rust.method);
+            let payload = payload_path(v);
+            let doc = format!(
+                " `{}` from `{}` (routing key `{}`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) \
+                 to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.",
+                v.message_type, v.exchange, v.routing_key
+            );
+            quote! {
+                #[doc = #doc]
+                fn #method(
+                    &self,
+                    message: ::schemactl_runtime::Received<#payload>,
+                ) -> impl ::core::future::Future<Output = ::core::result::Result<(), ::schemactl_runtime::HandlerError>> + Send;
+            }
+        });
+        let infos = handled.iter().map(|v| {
+            let payload = payload_path(v);
+            quote!(::schemactl_runtime::EventInfo::of::<#payload>())
+        });
+        let arms = handled.iter().map(|v| {
+            let method = format_ident!("{}", v.rust.method);
+            let constant = format_ident!("{}", v.rust.constant);
+            quote! {
+                super::message_types::#constant => {
+                    Ok(self.handler.#method(message.decode()?).await?)
+                }
+            }
+        });
+        let uniform = handled.iter().map(|v| {
+            let method = format_ident!("{}", v.rust.method);
+            let payload = payload_path(v);
+            quote! {
+                fn #method(
+                    &self,
+                    message: ::schemactl_runtime::Received<#payload>,
+                ) -> impl ::core::future::Future<Output = ::core::result::Result<(), ::schemactl_runtime::HandlerError>> + Send {
+                    self.0.handle(message)
+                }
+            }
+        });
+        let dispatch_doc = format!(
+            " The dispatch of `{name}`: decodes each message of its queue by `messageType` and \
+             calls the [`{handler}`] method for it."
+        );
+        quote! {
+            #trait_doc
+            pub trait #handler: Send + Sync + 'static {
+                #(#methods)*
+            }
+
+            impl<T: ::schemactl_runtime::EventHandler> #handler for ::schemactl_runtime::Uniform<T> {
+                #(#uniform)*
+            }
+
+            #[doc = #dispatch_doc]
+            pub struct #ty<H> {
+                handler: H,
+            }
+
+            impl<H: #handler> #ty<H> {
+                /// The service's queue (before any prefix).
+                pub const QUEUE: &'static str = #name;
+
+                /// Binds `handler` to the service's queue.
+                pub fn new(handler: H) -> Self {
+                    Self { handler }
+                }
+
+                /// The handler.
+                pub fn handler(&self) -> &H {
+                    &self.handler
+                }
+
+                /// Declares the catalog's topology and consumes the service's queue on the
+                /// broker at `url`, until [`ConsumerHandle::shutdown`](::schemactl_runtime::ConsumerHandle::shutdown).
+                pub async fn consume(
+                    self,
+                    url: &str,
+                    config: ::schemactl_runtime::ConsumerConfig,
+                ) -> ::core::result::Result<::schemactl_runtime::ConsumerHandle, ::schemactl_runtime::ConsumeError> {
+                    ::schemactl_runtime::consumer::start(url, &super::topology::catalog(), self, config).await
+                }
+            }
+
+            impl<H: #handler> ::schemactl_runtime::Dispatch for #ty<H> {
+                const SERVICE: &'static str = #name;
+                const EVENTS: &'static [::schemactl_runtime::EventInfo] = &[#(#infos),*];
+
+                async fn dispatch(
+                    &self,
+                    message: ::schemactl_runtime::Incoming,
+                ) -> ::core::result::Result<(), ::schemactl_runtime::DispatchError> {
+                    match message.message_type() {
+                        #(#arms)*
+                        _ => Err(message.unknown()),
+                    }
+                }
+            }
+        }
+    });
+    let visits = catalog
+        .services
+        .values()
+        .filter(|s| !s.consumes.is_empty())
+        .map(|s| {
+            let ty = format_ident!("{}", s.rust.type_name);
+            quote!(visitor.visit(#ty::new(::schemactl_runtime::Uniform(handler.clone())));)
+        });
+    quote! {
+        #(#items)*
+
+        /// Calls `visitor.visit` with the dispatch of every consuming service, each bound to a
+        /// clone of `handler` (for services that handle every event alike, and for tests).
+        pub fn visit_all<T, V>(handler: &T, visitor: &mut V)
+        where
+            T: ::schemactl_runtime::EventHandler + ::core::clone::Clone,
+            V: ::schemactl_runtime::DispatchVisitor,
+        {
+            #(#visits)*
+        }
+    }
+}
+
+fn string(s: &str) -> TokenStream {
+    quote!(::std::string::String::from(#s))
+}
+
+fn option_string(s: &Option<String>) -> TokenStream {
+    match s {
+        Some(s) => {
+            let s = string(s);
+            quote!(::core::option::Option::Some(#s))
+        }
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// `topology.rs`: `catalog()` returns the topology as a value.
+pub fn topology(t: &Topology) -> TokenStream {
+    let root = quote!(::schemactl_runtime::topology);
+    let exchanges = t.exchanges.iter().map(|e| {
+        let name = string(&e.name);
+        let kind = format_ident!(
+            "{}",
+            match e.kind {
+                ExchangeKind::Topic => "Topic",
+                ExchangeKind::Fanout => "Fanout",
+                ExchangeKind::Direct => "Direct",
+                ExchangeKind::Headers => "Headers",
+            }
+        );
+        let durable = e.durable;
+        quote!(#root::Exchange { name: #name, kind: #root::ExchangeKind::#kind, durable: #durable })
+    });
+    let queues = t.queues.iter().map(|q| {
+        let name = string(&q.name);
+        let queue_type = format_ident!(
+            "{}",
+            match q.queue_type {
+                QueueType::Classic => "Classic",
+                QueueType::Quorum => "Quorum",
+            }
+        );
+        let dlx = option_string(&q.dead_letter_exchange);
+        let dlk = option_string(&q.dead_letter_routing_key);
+        let ttl = match q.message_ttl_ms {
+            Some(ms) => {
+                let ms = Literal::u64_unsuffixed(ms);
+                quote!(::core::option::Option::Some(#ms))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        quote! {
+            #root::Queue {
+                name: #name,
+                queue_type: #root::QueueType::#queue_type,
+                dead_letter_exchange: #dlx,
+                dead_letter_routing_key: #dlk,
+                message_ttl_ms: #ttl,
+            }
+        }
+    });
+    let bindings = t.bindings.iter().map(|b| {
+        let (exchange, queue, key) = (
+            string(&b.exchange),
+            string(&b.queue),
+            string(&b.routing_key),
+        );
+        quote!(#root::Binding { exchange: #exchange, queue: #queue, routing_key: #key })
+    });
+    let services = t.services.iter().map(|s| {
+        let service = string(&s.service);
+        let queue = string(&s.queue);
+        let retries = s.retry_queues.iter().map(|r| {
+            let q = string(&r.queue);
+            let delay = Literal::u64_unsuffixed(r.delay_ms);
+            quote!(#root::RetryQueue { queue: #q, delay_ms: #delay })
+        });
+        let dlx = string(&s.dead_letter_exchange);
+        let dlk = string(&s.dead_letter_routing_key);
+        let dlq = string(&s.dead_letter_queue);
+        let types = s.message_types.iter().map(|m| string(m));
+        quote! {
+            #root::ServiceQueue {
+                service: #service,
+                queue: #queue,
+                retry_queues: ::std::vec![#(#retries),*],
+                dead_letter_exchange: #dlx,
+                dead_letter_routing_key: #dlk,
+                dead_letter_queue: #dlq,
+                message_types: ::std::vec![#(#types),*],
+            }
+        }
+    });
+    quote! {
+        /// The exchanges, queues (with their retry and dead-letter queues) and bindings the
+        /// catalog implies. Declare it with
+        /// [`Topology::declare`](::schemactl_runtime::Topology::declare); export it with
+        /// `schemactl topology --format rabbitmq-definitions`.
+        pub fn catalog() -> #root::Topology {
+            #root::Topology {
+                exchanges: ::std::vec![#(#exchanges),*],
+                queues: ::std::vec![#(#queues),*],
+                bindings: ::std::vec![#(#bindings),*],
+                services: ::std::vec![#(#services),*],
+            }
+        }
+    }
+}

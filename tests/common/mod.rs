@@ -1,0 +1,261 @@
+//! Shared helpers of the broker tests: a sandbox of the catalog's topology under a prefix
+//! unique to the test, deleted when the sandbox drops, and a handler that records what it
+//! receives.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
+use schemactl_runtime::{
+    ConsumerConfig, Event, EventHandler, HandlerError, Publisher, PublisherConfig, Received,
+    Topology,
+};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// The broker under test: `AMQP_URL`, or the local default.
+pub fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// A name prefix unique to this test run and test.
+pub fn unique_prefix(test: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("t-{test}-{}.", &id[..8])
+}
+
+/// The catalog's topology under a unique prefix, on a live connection. Dropping it deletes
+/// every queue and exchange it names.
+pub struct Sandbox {
+    pub prefix: String,
+    /// The prefixed topology.
+    pub topology: Topology,
+    pub connection: Connection,
+    pub channel: Channel,
+}
+
+impl Sandbox {
+    /// Connects and declares the catalog's topology under a fresh prefix.
+    pub async fn new(test: &str) -> Sandbox {
+        let sandbox = Sandbox::empty(test).await;
+        sandbox
+            .topology
+            .declare(&sandbox.channel)
+            .await
+            .expect("declare the topology");
+        sandbox
+    }
+
+    /// Connects without declaring anything.
+    pub async fn empty(test: &str) -> Sandbox {
+        let url = amqp_url();
+        let connection = Connection::connect(&url, ConnectionProperties::default())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot reach RabbitMQ at {url}: {e}; start it (`rabbitmq-server -detached`) or set AMQP_URL"
+                )
+            });
+        let channel = connection.create_channel().await.expect("channel");
+        let prefix = unique_prefix(test);
+        let topology = schemactl_catalog::topology::catalog().with_prefix(&prefix);
+        Sandbox {
+            prefix,
+            topology,
+            connection,
+            channel,
+        }
+    }
+
+    pub fn queue(&self, service: &str) -> String {
+        format!("{}{service}", self.prefix)
+    }
+
+    pub fn publisher_config(&self) -> PublisherConfig {
+        PublisherConfig {
+            prefix: self.prefix.clone(),
+            validate: true,
+            ..schemactl_catalog::publisher_config()
+        }
+    }
+
+    pub async fn publisher(&self) -> Publisher {
+        Publisher::connect(&amqp_url(), self.publisher_config())
+            .await
+            .expect("publisher connects")
+    }
+
+    pub fn consumer_config(&self) -> ConsumerConfig {
+        ConsumerConfig {
+            prefix: self.prefix.clone(),
+            ..ConsumerConfig::default()
+        }
+    }
+
+    /// Messages ready in `queue` (a passive declare).
+    pub async fn depth(&self, queue: &str) -> u32 {
+        let channel = self.connection.create_channel().await.expect("channel");
+        let q = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("queue {queue}: {e}"));
+        let _ = channel.close(200, "done".into()).await;
+        q.message_count()
+    }
+
+    /// A raw consumer of a service's dead-letter queue.
+    pub async fn dead_letters(&self, service: &str) -> lapin::Consumer {
+        let channel = self.connection.create_channel().await.expect("channel");
+        channel
+            .basic_consume(
+                format!("{}.dlq", self.queue(service)).as_str().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume the dead-letter queue")
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let topology = self.topology.clone();
+        // Drop cannot await: delete on a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let Ok(conn) =
+                    Connection::connect(&amqp_url(), ConnectionProperties::default()).await
+                else {
+                    return;
+                };
+                if let Ok(channel) = conn.create_channel().await {
+                    if let Err(e) = topology.delete(&channel).await {
+                        eprintln!("cleanup: {e}");
+                    }
+                }
+                let _ = conn.close(200, "cleanup".into()).await;
+            });
+        })
+        .join();
+    }
+}
+
+/// What a [`Recorder`] saw.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub queue: String,
+    pub message_type: &'static str,
+    pub message_id: uuid::Uuid,
+    pub payload: Value,
+    pub attempt: u32,
+    pub trace: Option<schemactl_runtime::TraceContext>,
+    pub correlation_id: Option<String>,
+    pub causation_id: Option<String>,
+    pub at: Instant,
+}
+
+/// Decides a handler's outcome from what it received.
+pub type Outcome = Arc<dyn Fn(&Record) -> Result<(), HandlerError> + Send + Sync>;
+
+/// Records every event it handles, then returns what `outcome` decides.
+#[derive(Clone)]
+pub struct Recorder {
+    pub tx: mpsc::UnboundedSender<Record>,
+    pub outcome: Outcome,
+}
+
+impl Recorder {
+    pub fn new() -> (Recorder, mpsc::UnboundedReceiver<Record>) {
+        Recorder::with(|_| Ok(()))
+    }
+
+    pub fn with(
+        outcome: impl Fn(&Record) -> Result<(), HandlerError> + Send + Sync + 'static,
+    ) -> (Recorder, mpsc::UnboundedReceiver<Record>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Recorder {
+                tx,
+                outcome: Arc::new(outcome),
+            },
+            rx,
+        )
+    }
+}
+
+impl EventHandler for Recorder {
+    fn handle<E: Event>(
+        &self,
+        message: Received<E>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let record = Record {
+            queue: message.delivery.queue.clone(),
+            message_type: E::MESSAGE_TYPE,
+            message_id: message.envelope.message_id,
+            payload: serde_json::to_value(&message.envelope.payload).expect("serialize"),
+            attempt: message.delivery.attempt,
+            trace: message.delivery.trace,
+            correlation_id: message.envelope.correlation_id.clone(),
+            causation_id: message.envelope.causation_id.clone(),
+            at: Instant::now(),
+        };
+        let outcome = (self.outcome)(&record);
+        let _ = self.tx.send(record);
+        std::future::ready(outcome)
+    }
+}
+
+/// Receives `n` records, or panics naming how many arrived within `timeout`.
+pub async fn receive(
+    rx: &mut mpsc::UnboundedReceiver<Record>,
+    n: usize,
+    timeout: Duration,
+) -> Vec<Record> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while out.len() < n {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(r)) => out.push(r),
+            Ok(None) => break,
+            Err(_) => panic!("received {} of {n} messages within {timeout:?}", out.len()),
+        }
+    }
+    out
+}
+
+/// Waits until `condition` holds, checking every 10 ms, or panics after `timeout`.
+pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The first example of event `E`, typed.
+pub fn example<E: Event>() -> E {
+    serde_json::from_str(E::EXAMPLES[0]).expect("example deserializes")
+}
