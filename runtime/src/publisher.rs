@@ -200,6 +200,10 @@ impl Publisher {
     /// Publishes `payload` as event `E` and returns as soon as the message is on its way;
     /// await [`PendingConfirm::confirmed`] (or [`confirm_all`]) for the broker's confirm.
     /// Waits while the confirm window is full.
+    ///
+    /// A [`PendingConfirm`] holds its slot of the window until it is awaited or dropped, so
+    /// whoever sends more than a window's worth must settle confirms meanwhile: await them on
+    /// spawned tasks, or send in batches no larger than the window and [`confirm_all`] each.
     pub async fn send<E: Event>(
         &self,
         payload: &E,
