@@ -754,3 +754,35 @@ async fn the_definitions_export_imports_into_rabbitmq() {
         .await
         .expect("declare over the import");
 }
+
+/// `cargo run --example collector-flow` completes the whole flow against the broker.
+#[tokio::test]
+async fn collector_flow_example_runs_end_to_end() {
+    let out = tokio::process::Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--example", "collector-flow"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("AMQP_URL", amqp_url())
+        .output()
+        .await
+        .expect("cargo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "collector-flow failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for hop in [
+        "orders-service       ◀ OfferApproved.v1",
+        "inventory-service    ◀ OrderCreated.v1",
+        "procurement-service  ◀ StockLow.v1",
+        "delivery-service     ◀ OrderConfirmed.v1",
+        "inventory-service    ◀ DeliveryDispatched.v1",
+        "invoices-service     ◀ DeliveryConfirmed.v1",
+        "accounting-service   ◀ InvoiceIssued.v1",
+        "payment-service      ◀ InvoiceIssued.v1",
+        "crm-service          ◀ InvoicePaid.v1",
+    ] {
+        assert!(stdout.contains(hop), "no `{hop}` in:\n{stdout}");
+    }
+    assert!(stdout.contains("on every hop"), "{stdout}");
+}
