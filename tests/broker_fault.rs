@@ -43,6 +43,11 @@ async fn wait_for(counter: &AtomicUsize, at_least: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_confirmed_message_is_lost_across_broker_faults() {
+    // Recovery and reconnection are logged: a failure shows what the clients went through.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("schemactl_runtime=info,lapin=warn")
+        .with_test_writer()
+        .try_init();
     let sandbox = Sandbox::new("fault").await;
     let (recorder, mut rx) = Recorder::new();
     let consumer = NotificationService::new(Uniform(recorder))

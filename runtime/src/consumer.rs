@@ -301,43 +301,27 @@ pub async fn start<D: Dispatch>(
         .connection_name
         .clone()
         .unwrap_or_else(|| format!("{} consumer", D::SERVICE));
-    let connection = crate::publisher::connect(url, Some(&name))
+    let declare = config.declare.then_some(&topology);
+    let session = Session::open(url, &name, &route.queue, config.prefetch, declare).await?;
+    // Retries and dead letters go out on a connection of their own, which reconnects by
+    // itself when the broker comes back.
+    let retry_name = format!("{name} (retries)");
+    let retry_connection = crate::publisher::connect(url, Some(&retry_name))
         .await
         .map_err(|(url, source)| ConsumeError::Connect { url, source })?;
-    let connection = Arc::new(connection);
-    let channel = connection
-        .create_channel()
+    let retry_channel = crate::publisher::confirm_channel(&retry_connection)
         .await
-        .map_err(ConsumeError::amqp("open a channel"))?;
-    if config.declare {
-        topology.declare(&channel).await?;
-    }
-    channel
-        .basic_qos(config.prefetch, BasicQosOptions::default())
-        .await
-        .map_err(ConsumeError::amqp("basic.qos"))?;
-    let publisher = Publisher::on_connection(
-        connection.clone(),
+        .map_err(ConsumeError::amqp("open the retry and dead-letter channel"))?;
+    let publisher = Publisher::new(
+        Some(url.to_owned()),
+        Arc::new(retry_connection),
+        retry_channel,
         PublisherConfig {
             validate: false,
+            connection_name: Some(retry_name),
             ..PublisherConfig::default()
         },
-    )
-    .await
-    .map_err(ConsumeError::amqp("open the retry and dead-letter channel"))?;
-    let consumer = channel
-        .basic_consume(
-            wire::short("queue", &route.queue)
-                .map_err(|e| ConsumeError::UnknownService(e.to_string()))?,
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(ConsumeError::amqp(format!(
-            "consume from `{}`",
-            route.queue
-        )))?;
+    );
     let counters = Arc::new(Counters::default());
     let shared = Arc::new(Shared {
         dispatcher,
@@ -350,13 +334,71 @@ pub async fn start<D: Dispatch>(
     });
     let (shutdown, signal) = watch::channel(false);
     let queue = shared.route.queue.clone();
-    let task = tokio::spawn(run(shared, connection, channel, consumer, config, signal));
+    let reconnect = Reconnect {
+        url: url.to_owned(),
+        name,
+    };
+    let task = tokio::spawn(run(shared, session, reconnect, config, signal));
     Ok(ConsumerHandle {
         shutdown,
         task,
         counters,
         queue,
     })
+}
+
+/// A connection, its channel and the consumer on it.
+struct Session {
+    connection: Arc<lapin::Connection>,
+    channel: Channel,
+    consumer: lapin::Consumer,
+}
+
+impl Session {
+    /// Connects, declares `topology` when given, sets the prefetch and starts consuming.
+    async fn open(
+        url: &str,
+        name: &str,
+        queue: &str,
+        prefetch: u16,
+        topology: Option<&Topology>,
+    ) -> Result<Session, ConsumeError> {
+        let connection = crate::publisher::connect(url, Some(name))
+            .await
+            .map_err(|(url, source)| ConsumeError::Connect { url, source })?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(ConsumeError::amqp("open a channel"))?;
+        if let Some(topology) = topology {
+            topology.declare(&channel).await?;
+        }
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await
+            .map_err(ConsumeError::amqp("basic.qos"))?;
+        let consumer = channel
+            .basic_consume(
+                wire::short("queue", queue)
+                    .map_err(|e| ConsumeError::UnknownService(e.to_string()))?,
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(ConsumeError::amqp(format!("consume from `{queue}`")))?;
+        Ok(Session {
+            connection: Arc::new(connection),
+            channel,
+            consumer,
+        })
+    }
+}
+
+/// How to open a new session when lapin's recovery gives up.
+struct Reconnect {
+    url: String,
+    name: String,
 }
 
 struct Shared<D> {
@@ -418,26 +460,30 @@ impl AckTracker {
     }
 }
 
+/// Longest wait for an ack or nack to be written: on a connection being recovered it may
+/// never complete, and the broker redelivers whatever was not acked.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn flush(acks: &mut AckTracker, channel: &Channel) {
     if let Some(tag) = acks.take_ackable() {
-        if let Err(e) = channel
-            .basic_ack(tag, BasicAckOptions { multiple: true })
-            .await
-        {
+        let ack = channel.basic_ack(tag, BasicAckOptions { multiple: true });
+        match tokio::time::timeout(SETTLE_TIMEOUT, ack).await {
+            Ok(Ok(())) => {}
             // The channel is gone; the broker redelivers these messages.
-            tracing::warn!(error = %e, tag, "ack failed");
+            Ok(Err(e)) => tracing::warn!(error = %e, tag, "ack failed"),
+            Err(_) => tracing::warn!(tag, "ack timed out"),
         }
     }
 }
 
 async fn run<D: Dispatch>(
     shared: Arc<Shared<D>>,
-    connection: Arc<lapin::Connection>,
-    channel: Channel,
-    mut consumer: lapin::Consumer,
+    session: Session,
+    reconnect: Reconnect,
     config: ConsumerConfig,
     mut signal: watch::Receiver<bool>,
 ) -> Result<ConsumerStats, ConsumeError> {
+    let mut session = session;
     let ack_batch = match config.ack_batch {
         0 => usize::from(config.prefetch / 2).max(1),
         n => n,
@@ -451,6 +497,7 @@ async fn run<D: Dispatch>(
     let mut tick = tokio::time::interval(config.ack_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stopping = false;
+    let mut down_since: Option<Instant> = None;
     let mut outcome = Ok(());
     loop {
         if stopping && in_flight.is_empty() {
@@ -461,8 +508,9 @@ async fn run<D: Dispatch>(
             changed = signal.changed(), if !stopping => {
                 if changed.is_err() || *signal.borrow() {
                     stopping = true;
-                    let _ = channel
-                        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+                    let _ = session
+                        .channel
+                        .basic_cancel(session.consumer.tag(), BasicCancelOptions::default())
                         .await;
                 }
             }
@@ -473,15 +521,16 @@ async fn run<D: Dispatch>(
                         Settle::Requeue => {
                             acks.settled_elsewhere(tag);
                             let options = BasicNackOptions { multiple: false, requeue: true };
-                            let _ = channel.basic_nack(tag, options).await;
+                            let nack = session.channel.basic_nack(tag, options);
+                            let _ = tokio::time::timeout(SETTLE_TIMEOUT, nack).await;
                         }
                     }
                     if acks.ready() >= ack_batch {
-                        flush(&mut acks, &channel).await;
+                        flush(&mut acks, &session.channel).await;
                     }
                 }
             }
-            next = consumer.next(), if !stopping && in_flight.len() < concurrency => {
+            next = session.consumer.next(), if !stopping && in_flight.len() < concurrency => {
                 match next {
                     Some(Ok(delivery)) => {
                         Counters::bump(&shared.counters.delivered);
@@ -494,28 +543,135 @@ async fn run<D: Dispatch>(
                         });
                     }
                     Some(Err(error)) => {
+                        // Tags of the failed channel mean nothing on the next one: the
+                        // broker redelivers what was not acked.
                         epoch += 1;
                         acks.reset();
                         tracing::warn!(%error, "consumer channel failed; waiting for recovery");
-                        if let Err(error) = channel.wait_for_recovery(error).await {
-                            outcome = Err(ConsumeError::Amqp {
-                                operation: format!("consume from `{}`", shared.route.queue),
-                                source: error,
-                            });
+                        let recovered = tokio::time::timeout(
+                            RECOVERY_WAIT,
+                            session.channel.wait_for_recovery(error),
+                        )
+                        .await
+                        .is_ok_and(|r| r.is_ok());
+                        let live = recovered && session.channel.status().connected();
+                        if !live
+                            && !replace(&mut session, &shared, &reconnect, &config, &mut signal).await
+                        {
                             stopping = true;
                         }
                     }
-                    None => stopping = true,
+                    None if !session.connection.status().connected() => {
+                        epoch += 1;
+                        acks.reset();
+                        if !replace(&mut session, &shared, &reconnect, &config, &mut signal).await {
+                                stopping = true;
+                            }
+                    }
+                    // Cancelled by the broker (the queue was deleted, say).
+                    None => {
+                        outcome = Err(ConsumeError::Cancelled(shared.route.queue.clone()));
+                        stopping = true;
+                    }
                 }
             }
-            _ = tick.tick() => flush(&mut acks, &channel).await,
+            _ = tick.tick() => {
+                flush(&mut acks, &session.channel).await;
+                // lapin's recovery can stall (a channel left reconnecting on a recovered
+                // connection) without surfacing an error on the consumer stream: after
+                // RECOVERY_WAIT without a live channel, open a new connection.
+                if session.connection.status().connected() && session.channel.status().connected() {
+                    down_since = None;
+                } else if down_since.get_or_insert_with(Instant::now).elapsed() > RECOVERY_WAIT
+                    && !stopping
+                {
+                    down_since = None;
+                    epoch += 1;
+                    acks.reset();
+                    tracing::warn!(queue = %shared.route.queue, "connection still down; reconnecting");
+                    if !replace(&mut session, &shared, &reconnect, &config, &mut signal).await {
+                                stopping = true;
+                            }
+                }
+            }
         }
     }
-    flush(&mut acks, &channel).await;
-    let _ = channel.close(200, "consumer stopped".into()).await;
+    flush(&mut acks, &session.channel).await;
+    let _ = session.channel.close(200, "consumer stopped".into()).await;
     shared.publisher.close().await;
-    let _ = connection.close(200, "consumer stopped".into()).await;
+    let _ = session
+        .connection
+        .close(200, "consumer stopped".into())
+        .await;
     outcome.map(|()| shared.counters.snapshot())
+}
+
+/// Opens a new session in place of `session` (see [`reopen`]); `false` when a shutdown was
+/// requested first.
+async fn replace<D: Dispatch>(
+    session: &mut Session,
+    shared: &Shared<D>,
+    reconnect: &Reconnect,
+    config: &ConsumerConfig,
+    signal: &mut watch::Receiver<bool>,
+) -> bool {
+    match reopen(shared, reconnect, config, signal).await {
+        Some(new) => {
+            retire(std::mem::replace(&mut session.connection, new.connection));
+            session.channel = new.channel;
+            session.consumer = new.consumer;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Closes a connection replaced by a new one, so a late recovery of it cannot take
+/// deliveries nobody reads.
+fn retire(old: Arc<lapin::Connection>) {
+    tokio::spawn(async move {
+        let _ = old.close(200, "replaced by a new connection".into()).await;
+    });
+}
+
+/// How long to wait for lapin's own recovery before opening a new connection.
+const RECOVERY_WAIT: Duration = Duration::from_secs(15);
+
+/// Opens a new session after lapin's recovery gave up, retrying with backoff until it
+/// succeeds or a shutdown is requested (`None`).
+async fn reopen<D: Dispatch>(
+    shared: &Shared<D>,
+    reconnect: &Reconnect,
+    config: &ConsumerConfig,
+    signal: &mut watch::Receiver<bool>,
+) -> Option<Session> {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match Session::open(
+            &reconnect.url,
+            &reconnect.name,
+            &shared.route.queue,
+            config.prefetch,
+            None,
+        )
+        .await
+        {
+            Ok(session) => {
+                tracing::info!(queue = %shared.route.queue, "consumer reconnected");
+                return Some(session);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reconnect yet; retrying in {delay:?}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            changed = signal.changed() => {
+                if changed.is_err() || *signal.borrow() {
+                    return None;
+                }
+            }
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
 }
 
 /// Where a delivery came from before any retry hop.

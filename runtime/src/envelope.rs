@@ -189,8 +189,11 @@ impl PublishContext {
 impl Envelope<serde_json::Value> {
     /// The envelope's JSON Schema, with the payload left open (`payload` is any JSON value).
     pub fn json_schema() -> serde_json::Value {
-        serde_json::to_value(schemars::schema_for!(Envelope<serde_json::Value>))
-            .unwrap_or(serde_json::Value::Null)
+        // Draft 2019-09, where `format: uuid` is defined (draft-07 leaves it unchecked).
+        let schema = schemars::gen::SchemaSettings::draft2019_09()
+            .into_generator()
+            .into_root_schema_for::<Envelope<serde_json::Value>>();
+        serde_json::to_value(schema).unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -224,5 +227,37 @@ impl<E> Received<E> {
     /// The payload.
     pub fn payload(&self) -> &E {
         &self.envelope.payload
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::{compile, first_error};
+
+    #[test]
+    fn the_envelope_schema_accepts_envelopes_and_rejects_broken_ones() {
+        let schema = Envelope::json_schema();
+        let validator = compile(&schema.to_string()).expect("the derived schema compiles");
+        let envelope = Envelope {
+            message_id: Uuid::new_v4(),
+            message_type: "UserRegistered.v1".into(),
+            envelope_version: ENVELOPE_VERSION.into(),
+            timestamp: Utc::now(),
+            source_service: "user-service".into(),
+            correlation_id: Some("req-1".into()),
+            causation_id: None,
+            tenant_id: Some("acme".into()),
+            partition_key: None,
+            payload: serde_json::json!({"userId": "u-1"}),
+            metadata: BTreeMap::from([("origin".into(), "test".into())]),
+        };
+        let mut value = serde_json::to_value(&envelope).unwrap();
+        assert_eq!(first_error(&validator, &value), None);
+        value.as_object_mut().unwrap().remove("messageId");
+        let (_, message) = first_error(&validator, &value).expect("messageId is required");
+        assert!(message.contains("messageId"), "{message}");
+        value["messageId"] = "not-a-uuid".into();
+        assert!(first_error(&validator, &value).is_some());
     }
 }

@@ -201,6 +201,23 @@ pub enum PublishErrorKind {
         /// The last client error.
         source: lapin::Error,
     },
+    /// The connection stayed down: neither the publish nor its confirm completed in time,
+    /// over every attempt.
+    #[error("publishing {message_type} {message_id} to exchange `{exchange}` with routing key `{routing_key}` stalled: no confirm after {attempts} attempt(s) of {timeout:?} each")]
+    Stalled {
+        /// The message type.
+        message_type: String,
+        /// The message ID.
+        message_id: String,
+        /// Exchange.
+        exchange: String,
+        /// Routing key.
+        routing_key: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The wait per attempt.
+        timeout: std::time::Duration,
+    },
 }
 
 impl PublishError {
@@ -209,7 +226,9 @@ impl PublishError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self.kind(),
-            PublishErrorKind::Broker { .. } | PublishErrorKind::Nacked { .. }
+            PublishErrorKind::Broker { .. }
+                | PublishErrorKind::Nacked { .. }
+                | PublishErrorKind::Stalled { .. }
         )
     }
 }
@@ -228,6 +247,9 @@ pub enum ConsumeError {
     /// The topology has no queue for the dispatcher's service.
     #[error("the topology has no queue for service `{0}`: is it a consumer of any event in the catalog?")]
     UnknownService(String),
+    /// The broker cancelled the consumer (its queue was deleted, say).
+    #[error("the broker cancelled the consumer of `{0}`: was the queue deleted?")]
+    Cancelled(String),
     /// The topology could not be declared.
     #[error(transparent)]
     Declare(#[from] crate::topology::DeclareError),

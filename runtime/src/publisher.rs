@@ -41,6 +41,10 @@ pub struct PublisherConfig {
     pub initial_backoff: Duration,
     /// Upper bound of the backoff.
     pub max_backoff: Duration,
+    /// How long a publish may wait for its confirm while the connection is down before it is
+    /// sent again on a new connection (a confirm on a live connection is awaited as long as
+    /// it takes).
+    pub confirm_timeout: Duration,
     /// Validate each payload against its event's schema before publishing (default: on in
     /// debug builds, off in release builds).
     pub validate: bool,
@@ -57,6 +61,7 @@ impl Default for PublisherConfig {
             max_attempts: 10,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            confirm_timeout: Duration::from_secs(15),
             validate: cfg!(debug_assertions),
             connection_name: None,
         }
@@ -96,8 +101,12 @@ pub struct Publisher {
 }
 
 struct Inner {
-    connection: Arc<Connection>,
+    /// Where to reconnect when lapin's recovery gives up (unknown for `on_connection`).
+    url: Option<String>,
+    connection: RwLock<Arc<Connection>>,
     channel: RwLock<Channel>,
+    /// Held while a fresh connection is being opened, so concurrent failures open one.
+    reconnecting: tokio::sync::Mutex<()>,
     window: Arc<Semaphore>,
     config: PublisherConfig,
     validators: Validators,
@@ -125,7 +134,7 @@ pub(crate) async fn connect(
         .map_err(|e| (redact_url(url), e))
 }
 
-async fn confirm_channel(connection: &Connection) -> Result<Channel, lapin::Error> {
+pub(crate) async fn confirm_channel(connection: &Connection) -> Result<Channel, lapin::Error> {
     let channel = connection.create_channel().await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
@@ -140,33 +149,48 @@ impl Publisher {
         let connection = connect(url, config.connection_name.as_deref())
             .await
             .map_err(|(url, source)| PublishErrorKind::Connect { url, source })?;
-        Publisher::on_connection(Arc::new(connection), config)
-            .await
-            .map_err(|source| {
-                PublishErrorKind::Connect {
-                    url: redact_url(url),
-                    source,
-                }
-                .into()
+        let channel = confirm_channel(&connection).await.map_err(|source| {
+            PublishError::from(PublishErrorKind::Connect {
+                url: redact_url(url),
+                source,
             })
+        })?;
+        Ok(Publisher::new(
+            Some(url.to_owned()),
+            Arc::new(connection),
+            channel,
+            config,
+        ))
     }
 
     /// A publisher on an open connection (shared with consumers, say), with a channel of its
-    /// own in confirm mode.
+    /// own in confirm mode. It relies on the connection's own recovery: without a URL it
+    /// cannot open a new connection when that recovery gives up.
     pub async fn on_connection(
         connection: Arc<Connection>,
         config: PublisherConfig,
     ) -> Result<Self, lapin::Error> {
         let channel = confirm_channel(&connection).await?;
-        Ok(Publisher {
+        Ok(Publisher::new(None, connection, channel, config))
+    }
+
+    pub(crate) fn new(
+        url: Option<String>,
+        connection: Arc<Connection>,
+        channel: Channel,
+        config: PublisherConfig,
+    ) -> Self {
+        Publisher {
             inner: Arc::new(Inner {
-                connection,
+                url,
+                connection: RwLock::new(connection),
                 channel: RwLock::new(channel),
+                reconnecting: tokio::sync::Mutex::new(()),
                 window: Arc::new(Semaphore::new(config.confirm_window.max(1))),
                 config,
                 validators: Validators::default(),
             }),
-        })
+        }
     }
 
     /// The configuration.
@@ -174,9 +198,14 @@ impl Publisher {
         &self.inner.config
     }
 
-    /// The underlying connection (to declare a topology on it, say).
-    pub fn connection(&self) -> &Arc<Connection> {
-        &self.inner.connection
+    /// The underlying connection (to declare a topology on it, say). It changes when the
+    /// publisher has to reconnect.
+    pub fn connection(&self) -> Arc<Connection> {
+        self.inner
+            .connection
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn channel(&self) -> Channel {
@@ -325,43 +354,79 @@ impl Publisher {
         })
     }
 
-    async fn basic_publish(&self, m: &Outgoing) -> Result<PublisherConfirm, lapin::Error> {
+    async fn basic_publish(&self, m: &Outgoing) -> Result<PublisherConfirm, Failure> {
         let options = BasicPublishOptions {
             mandatory: true,
             ..BasicPublishOptions::default()
         };
-        self.channel()
-            .basic_publish(
-                m.exchange.clone(),
-                m.routing_key.clone(),
-                options,
-                &m.body,
-                m.properties.clone(),
-            )
-            .await
+        let channel = self.channel();
+        let publish = channel.basic_publish(
+            m.exchange.clone(),
+            m.routing_key.clone(),
+            options,
+            &m.body,
+            m.properties.clone(),
+        );
+        match tokio::time::timeout(self.inner.config.confirm_timeout, publish).await {
+            Ok(r) => r.map_err(Failure::Amqp),
+            Err(_) => Err(Failure::Stalled),
+        }
     }
 
-    /// After a failed publish: wait for lapin's connection recovery, or open a fresh channel
-    /// when only the channel was closed.
-    async fn recover(&self, error: &lapin::Error) {
+    /// After a failed publish: wait for lapin's connection recovery, open a fresh channel when
+    /// only the channel was closed, or open a new connection when the recovery gave up.
+    async fn recover(&self, failure: &Failure) {
         let channel = self.channel();
-        let wait = self.inner.config.max_backoff.max(Duration::from_secs(1)) * 6;
-        if tokio::time::timeout(wait, channel.wait_for_recovery(error.clone()))
-            .await
-            .is_ok_and(|r| r.is_ok())
-            && channel.status().connected()
-        {
+        if let Failure::Amqp(error) = failure {
+            let wait = self.inner.config.confirm_timeout;
+            let recovered = tokio::time::timeout(wait, channel.wait_for_recovery(error.clone()))
+                .await
+                .is_ok_and(|r| r.is_ok());
+            if recovered && channel.status().connected() {
+                return;
+            }
+        } else if channel.status().connected() && self.connection().status().connected() {
             return;
         }
-        if !channel.status().connected() && self.inner.connection.status().connected() {
-            if let Ok(fresh) = confirm_channel(&self.inner.connection).await {
-                *self
-                    .inner
-                    .channel
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner()) = fresh;
-            }
+        let _guard = self.inner.reconnecting.lock().await;
+        let current = self.channel();
+        if current.id() != channel.id() && current.status().connected() {
+            // Another task already replaced it.
+            return;
         }
+        let connection = self.connection();
+        if connection.status().connected() {
+            if let Ok(fresh) = confirm_channel(&connection).await {
+                self.replace(None, fresh);
+            }
+            return;
+        }
+        let Some(url) = &self.inner.url else { return };
+        match connect(url, self.inner.config.connection_name.as_deref()).await {
+            Ok(connection) => match confirm_channel(&connection).await {
+                Ok(fresh) => {
+                    tracing::info!("publisher reconnected after recovery gave up");
+                    self.replace(Some(Arc::new(connection)), fresh);
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot open a channel on the new connection"),
+            },
+            Err((url, e)) => tracing::warn!(error = %e, %url, "cannot reconnect yet"),
+        }
+    }
+
+    fn replace(&self, connection: Option<Arc<Connection>>, channel: Channel) {
+        if let Some(connection) = connection {
+            *self
+                .inner
+                .connection
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = connection;
+        }
+        *self
+            .inner
+            .channel
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = channel;
     }
 
     /// Closes the channel and the connection; later sends fail with [`PublishErrorKind::Closed`].
@@ -370,8 +435,7 @@ impl Publisher {
         self.inner.window.close();
         let _ = self.channel().close(200, "publisher closed".into()).await;
         let _ = self
-            .inner
-            .connection
+            .connection()
             .close(200, "publisher closed".into())
             .await;
     }
@@ -389,7 +453,7 @@ struct EnvelopeRef<'a, T> {
 pub struct PendingConfirm {
     publisher: Publisher,
     message: Outgoing,
-    first: Result<PublisherConfirm, lapin::Error>,
+    first: Result<PublisherConfirm, Failure>,
     _permit: OwnedSemaphorePermit,
     started: Instant,
     span: Span,
@@ -441,10 +505,10 @@ impl PendingConfirm {
         let mut pending = first;
         loop {
             let result = match pending {
-                Ok(confirm) => confirm.await,
+                Ok(confirm) => publisher.await_confirm(confirm).await,
                 Err(e) => Err(e),
             };
-            let error = match result {
+            let failure = match result {
                 Ok(Confirmation::Ack(None) | Confirmation::NotRequested) => {
                     let latency = started.elapsed();
                     metrics::counter!(telemetry::PUBLISHED, &labels).increment(1);
@@ -476,26 +540,78 @@ impl PendingConfirm {
                         routing_key: m.routing_key.to_string(),
                     }))
                 }
-                Err(e) => e,
+                Err(failure) => failure,
             };
             // A channel-level error (unknown exchange, access refused) will not go away on a
             // retry: report it, leaving a fresh channel for the next message.
-            if attempt >= config.max_attempts || error.is_amqp_soft_error() {
-                publisher.recover(&error).await;
-                return Err(fail(PublishErrorKind::Broker {
-                    message_type: m.message_type.clone(),
-                    message_id: m.message_id.to_string(),
-                    exchange: m.exchange.to_string(),
-                    routing_key: m.routing_key.to_string(),
-                    attempts: attempt,
-                    source: error,
+            let soft = matches!(&failure, Failure::Amqp(e) if e.is_amqp_soft_error());
+            if attempt >= config.max_attempts || soft {
+                publisher.recover(&failure).await;
+                let (message_type, message_id) = (m.message_type.clone(), m.message_id.to_string());
+                let (exchange, routing_key) = (m.exchange.to_string(), m.routing_key.to_string());
+                return Err(fail(match failure {
+                    Failure::Amqp(source) => PublishErrorKind::Broker {
+                        message_type,
+                        message_id,
+                        exchange,
+                        routing_key,
+                        attempts: attempt,
+                        source,
+                    },
+                    Failure::Stalled => PublishErrorKind::Stalled {
+                        message_type,
+                        message_id,
+                        exchange,
+                        routing_key,
+                        attempts: attempt,
+                        timeout: config.confirm_timeout,
+                    },
                 }));
             }
-            tracing::debug!(%error, attempt, "publish failed; retrying after recovery");
-            publisher.recover(&error).await;
+            tracing::debug!(%failure, attempt, "publish failed; retrying after recovery");
+            publisher.recover(&failure).await;
             tokio::time::sleep(config.backoff(attempt)).await;
             attempt += 1;
             pending = publisher.basic_publish(&m).await;
+        }
+    }
+}
+
+/// Why one attempt of a publish did not complete.
+#[derive(Debug)]
+enum Failure {
+    /// The client reported an error.
+    Amqp(lapin::Error),
+    /// Nothing happened within `confirm_timeout` while the connection was down.
+    Stalled,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Amqp(e) => e.fmt(f),
+            Failure::Stalled => f.write_str("no confirm while the connection was down"),
+        }
+    }
+}
+
+impl Publisher {
+    /// Waits for a confirm; gives up (`Stalled`) only when the wait outlasts
+    /// `confirm_timeout` with the connection or channel down, which lapin's recovery may
+    /// never report.
+    async fn await_confirm(&self, confirm: PublisherConfirm) -> Result<Confirmation, Failure> {
+        let mut confirm = std::pin::pin!(confirm);
+        loop {
+            match tokio::time::timeout(self.inner.config.confirm_timeout, confirm.as_mut()).await {
+                Ok(r) => return r.map_err(Failure::Amqp),
+                Err(_)
+                    if self.connection().status().connected()
+                        && self.channel().status().connected() =>
+                {
+                    continue
+                }
+                Err(_) => return Err(Failure::Stalled),
+            }
         }
     }
 }

@@ -155,15 +155,16 @@ pub fn encode<T: Serialize>(
 ) -> Result<Outgoing, EncodeError> {
     let mut headers = FieldTable::default();
     headers.insert(TRACEPARENT_HEADER.into(), long(trace.to_string()));
-    let time = env
-        .timestamp
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let time = || {
+        env.timestamp
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
     let (body, content_type) = match profile {
         EnvelopeProfile::Standard => {
             if let Some(tenant) = &env.tenant_id {
                 headers.insert(TENANT_HEADER.into(), long(tenant.as_str()));
             }
-            (serde_json::to_vec(env)?, JSON)
+            (json(env)?, JSON)
         }
         EnvelopeProfile::CloudeventsBinary => {
             let mut put = |name: &str, value: &str| {
@@ -173,11 +174,11 @@ pub fn encode<T: Serialize>(
             put("id", &env.message_id.to_string());
             put("type", &env.message_type);
             put("source", &env.source_service);
-            put("time", &time);
+            put("time", &time());
             for (key, value) in extensions(env)? {
                 put(&key, value);
             }
-            (serde_json::to_vec(&env.payload)?, JSON)
+            (json(&env.payload)?, JSON)
         }
         EnvelopeProfile::CloudeventsStructured => {
             let event = CloudEvent {
@@ -185,12 +186,12 @@ pub fn encode<T: Serialize>(
                 id: env.message_id.to_string(),
                 kind: &env.message_type,
                 source: &env.source_service,
-                time,
+                time: time(),
                 datacontenttype: JSON,
                 extensions: extensions(env)?,
                 data: &env.payload,
             };
-            (serde_json::to_vec(&event)?, CLOUDEVENTS_JSON)
+            (json(&event)?, CLOUDEVENTS_JSON)
         }
     };
     let mut properties = BasicProperties::default()
@@ -212,6 +213,14 @@ pub fn encode<T: Serialize>(
         message_id: env.message_id,
         message_type: env.message_type.clone(),
     })
+}
+
+/// Serializes into a buffer sized for a typical message, sparing the regrowths of an empty
+/// one.
+fn json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let mut body = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut body, value)?;
+    Ok(body)
 }
 
 /// A header's value as text, when it is a string.
