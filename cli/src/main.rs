@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use schemactl_codegen::compat::{self, CompatRule};
 use schemactl_codegen::{load, output, rust, Catalog, Diagnostics, LoadOptions, Rule};
 
 /// Schema-first toolchain for events on RabbitMQ.
@@ -58,8 +59,47 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// List every lint rule with its ID, default severity and what it checks.
+    /// Compare two standalone schema files: exit 0 compatible, 1 incompatible, 2 error.
+    Diff {
+        /// The previously published schema.
+        old: PathBuf,
+        /// The proposed schema.
+        new: PathBuf,
+        /// Which directions must hold.
+        #[arg(long, value_enum, default_value_t = DiffMode::Full)]
+        mode: DiffMode,
+        /// `strict`: any value the schema accepts may be written; `lenient`: writers are
+        /// generated from the schema.
+        #[arg(long, value_enum, default_value_t = DiffPolicy::Strict)]
+        policy: DiffPolicy,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
+    },
+    /// List every lint and compatibility rule with its ID, severity or category, and what it
+    /// checks.
     Rules,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DiffMode {
+    Backward,
+    Forward,
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DiffPolicy {
+    Strict,
+    Lenient,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Json,
+    Github,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -108,6 +148,13 @@ fn main() -> ExitCode {
     let options = LoadOptions { allow };
     match cli.command {
         Command::Rules => rules(),
+        Command::Diff {
+            old,
+            new,
+            mode,
+            policy,
+            format,
+        } => diff(&old, &new, mode, policy, format),
         Command::Lint {
             format,
             deny_warnings,
@@ -131,16 +178,135 @@ fn main() -> ExitCode {
 }
 
 fn rules() -> Status {
-    println!("{:<24} {:<8} SUMMARY", "RULE", "SEVERITY");
+    println!("Lint rules");
+    println!("{:<32} {:<9} SUMMARY", "RULE", "SEVERITY");
     for rule in Rule::ALL {
         println!(
-            "{:<24} {:<8} {}",
+            "{:<32} {:<9} {}",
             rule.id(),
             rule.severity(),
             rule.summary()
         );
     }
+    println!();
+    println!("Compatibility rules (wire and contract: error; rust-api: warning)");
+    println!("{:<32} {:<9} SUMMARY", "RULE", "CATEGORY");
+    for rule in CompatRule::ALL {
+        println!("{:<32} {:<9} {}", rule.id(), rule.category(), rule.doc());
+    }
     Status::Ok
+}
+
+/// Reads a JSON schema file; a message naming the file (and line and column) when it cannot.
+fn read_schema(path: &Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("error: cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "error: {}:{}:{}: not valid JSON: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })
+}
+
+fn diff(
+    old_path: &Path,
+    new_path: &Path,
+    mode: DiffMode,
+    policy: DiffPolicy,
+    format: DiffFormat,
+) -> Status {
+    let (old, new) = match (read_schema(old_path), read_schema(new_path)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
+            return Status::BadInput;
+        }
+    };
+    let mode = match mode {
+        DiffMode::Backward => compat::Mode::Backward,
+        DiffMode::Forward => compat::Mode::Forward,
+        DiffMode::Full => compat::Mode::Full,
+    };
+    let policy = match policy {
+        DiffPolicy::Strict => compat::Policy::Strict,
+        DiffPolicy::Lenient => compat::Policy::Lenient,
+    };
+    let findings = match compat::compare(&old, &new, mode, policy) {
+        Ok(f) => f,
+        Err(e) => {
+            let path = if e.side == "old" { old_path } else { new_path };
+            eprintln!("error: {}: {e}", path.display());
+            return Status::BadInput;
+        }
+    };
+    let file = new_path.display().to_string();
+    match format {
+        DiffFormat::Text => {
+            for f in &findings {
+                println!("{file}: {f}");
+            }
+            if findings.is_empty() {
+                eprintln!("compatible ({mode:?}, {policy:?})");
+            } else {
+                eprintln!("{} incompatible change(s)", findings.len());
+            }
+        }
+        DiffFormat::Json => {
+            let doc = serde_json::json!({
+                "old": old_path.display().to_string(),
+                "new": file,
+                "compatible": findings.is_empty(),
+                "findings": findings,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        DiffFormat::Github => {
+            for f in &findings {
+                println!(
+                    "::error file={file},title={}::{} breaks {} at {}: {}",
+                    f.rule.id(),
+                    f.rule.id(),
+                    f.direction,
+                    if f.new_pointer.is_empty() {
+                        "/"
+                    } else {
+                        &f.new_pointer
+                    },
+                    f.message
+                );
+            }
+        }
+        DiffFormat::Markdown => {
+            if findings.is_empty() {
+                println!("**{file}**: compatible.");
+            } else {
+                println!("**{file}**: {} breaking change(s)\n", findings.len());
+                println!("| rule | breaks | where | change |");
+                println!("|---|---|---|---|");
+                for f in &findings {
+                    println!(
+                        "| `{}` | {} | `{}` | {} |",
+                        f.rule.id(),
+                        f.direction,
+                        if f.new_pointer.is_empty() {
+                            "/"
+                        } else {
+                            &f.new_pointer
+                        },
+                        f.message.replace('|', "\\|")
+                    );
+                }
+            }
+        }
+    }
+    if findings.is_empty() {
+        Status::Ok
+    } else {
+        Status::Failed
+    }
 }
 
 /// Prints findings and says whether the input was unreadable (exit 2) rather than wrong.
@@ -289,45 +455,51 @@ fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> S
             return Status::Failed;
         }
     };
-    let rust_dir = out.join("rust");
+    let trees = [
+        (out.join("rust"), files),
+        (out.join("envelope"), schemactl_codegen::envelope::files()),
+    ];
     if check {
-        match output::check_tree(&rust_dir, &files) {
-            Ok(stale) if stale.is_empty() => {
-                eprintln!("{}: up to date ({} files)", rust_dir.display(), files.len());
-                Status::Ok
-            }
-            Ok(stale) => {
-                for s in &stale {
-                    eprintln!("stale: {s}");
+        let mut stale = Vec::new();
+        for (dir, files) in &trees {
+            match output::check_tree(dir, files) {
+                Ok(s) => stale.extend(s),
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", dir.display());
+                    return Status::BadInput;
                 }
-                eprintln!(
-                    "{} stale file(s); run `schemactl generate --out {}`",
-                    stale.len(),
-                    out.display()
-                );
-                Status::Failed
-            }
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", rust_dir.display());
-                Status::BadInput
             }
         }
+        if stale.is_empty() {
+            let count: usize = trees.iter().map(|(_, f)| f.len()).sum();
+            eprintln!("{}: up to date ({count} files)", out.display());
+            return Status::Ok;
+        }
+        for s in &stale {
+            eprintln!("stale: {s}");
+        }
+        eprintln!(
+            "{} stale file(s); run `schemactl generate --out {}`",
+            stale.len(),
+            out.display()
+        );
+        Status::Failed
     } else {
-        match output::write_tree(&rust_dir, &files) {
-            Ok(r) => {
-                eprintln!(
+        for (dir, files) in &trees {
+            match output::write_tree(dir, files) {
+                Ok(r) => eprintln!(
                     "{}: {} written, {} unchanged, {} removed",
-                    rust_dir.display(),
+                    dir.display(),
                     r.written.len(),
                     r.unchanged.len(),
                     r.removed.len()
-                );
-                Status::Ok
-            }
-            Err(e) => {
-                eprintln!("error: cannot write {}: {e}", rust_dir.display());
-                Status::BadInput
+                ),
+                Err(e) => {
+                    eprintln!("error: cannot write {}: {e}", dir.display());
+                    return Status::BadInput;
+                }
             }
         }
+        Status::Ok
     }
 }

@@ -7,8 +7,10 @@
 #![warn(missing_docs)]
 
 pub mod builder;
+pub mod compat;
 pub mod config;
 pub mod diagnostics;
+pub mod envelope;
 pub mod load;
 pub mod model;
 pub mod output;

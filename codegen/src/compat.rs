@@ -1,0 +1,1458 @@
+//! Compatibility of two JSON Schemas: does every value one accepts pass the other?
+//!
+//! BACKWARD (a reader on the new schema accepts data written with the old one) holds when the
+//! old schema's set of values is a subset of the new one's; FORWARD is the converse. The engine
+//! walks both schemas side by side and reports every way the second one *narrows* the first;
+//! run old→new it finds BACKWARD breaks, run new→old it finds FORWARD breaks, and each finding
+//! is named for the change as seen from old to new (`type-narrowed` / `type-widened`).
+//!
+//! Subset checking of JSON Schema is undecidable in general. Where the engine cannot decide
+//! (`pattern` changes, `not`, `if`/`then`/`else`, unknown keywords) it fails closed: the change
+//! is reported as breaking with a rule that says so.
+//!
+//! Policies: `strict` reasons over the sets of values (a property added to an open object
+//! breaks BACKWARD, because the old schema accepted any value there); `lenient` assumes
+//! writers are generated from the schema and never write undeclared properties.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::source::escape_segment;
+
+/// What a finding breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Direction {
+    /// New readers can no longer read data written with the old schema.
+    Backward,
+    /// Old readers can no longer read data written with the new schema.
+    Forward,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Backward => "BACKWARD",
+            Direction::Forward => "FORWARD",
+        })
+    }
+}
+
+/// What kind of consumer a rule protects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// JSON data on the wire.
+    Wire,
+    /// Code compiled against the generated Rust types.
+    RustApi,
+    /// The event's contract in the catalog: versions, routing, producers.
+    Contract,
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Category::Wire => "wire",
+            Category::RustApi => "rust-api",
+            Category::Contract => "contract",
+        })
+    }
+}
+
+/// How data is assumed to be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Any value the schema accepts may be written (set semantics).
+    #[default]
+    Strict,
+    /// Writers are generated from the schema: no undeclared properties.
+    Lenient,
+}
+
+/// Which directions to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Old data must pass the new schema.
+    Backward,
+    /// New data must pass the old schema.
+    Forward,
+    /// Both.
+    Full,
+}
+
+impl Mode {
+    /// The directions this mode checks.
+    pub fn directions(self) -> &'static [Direction] {
+        match self {
+            Mode::Backward => &[Direction::Backward],
+            Mode::Forward => &[Direction::Forward],
+            Mode::Full => &[Direction::Backward, Direction::Forward],
+        }
+    }
+}
+
+macro_rules! rules {
+    ($($variant:ident = $id:literal, $category:ident, $doc:literal;)*) => {
+        /// A compatibility rule: a stable ID, a category and a doc line.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum CompatRule { $(#[doc = $doc] $variant,)* }
+
+        impl CompatRule {
+            /// Every rule, in a stable order.
+            pub const ALL: &'static [CompatRule] = &[$(CompatRule::$variant,)*];
+
+            /// The stable ID.
+            pub fn id(self) -> &'static str {
+                match self { $(CompatRule::$variant => $id,)* }
+            }
+
+            /// The category.
+            pub fn category(self) -> Category {
+                match self { $(CompatRule::$variant => Category::$category,)* }
+            }
+
+            /// One line on what the rule detects.
+            pub fn doc(self) -> &'static str {
+                match self { $(CompatRule::$variant => $doc,)* }
+            }
+        }
+    };
+}
+
+rules! {
+    SchemaFalse = "schema-became-false", Wire, "A schema that accepted values now accepts none (`false`).";
+    SchemaWasFalse = "schema-was-false", Wire, "A schema that accepted no value (`false`) now accepts some.";
+    TypeNarrowed = "type-narrowed", Wire, "A JSON type (or `null`) is no longer accepted.";
+    TypeWidened = "type-widened", Wire, "A JSON type (or `null`) is newly accepted.";
+    PropertyAdded = "property-added", Wire, "A property was declared whose values the old schema treated differently (open objects in strict policy, closed objects).";
+    PropertyRemoved = "property-removed", Wire, "A declared property was removed; its values now fall under `additionalProperties`.";
+    RequiredAdded = "required-added", Wire, "A property became required: old data without it is rejected.";
+    RequiredRemoved = "required-removed", Wire, "A property is no longer required: new data may lack it.";
+    AdditionalNarrowed = "additional-properties-narrowed", Wire, "`additionalProperties` / `patternProperties` accept less (an object was closed).";
+    AdditionalWidened = "additional-properties-widened", Wire, "`additionalProperties` / `patternProperties` accept more (an object was opened).";
+    EnumNarrowed = "enum-narrowed", Wire, "A value of `enum` or `const` is no longer accepted, or an enum was introduced.";
+    EnumWidened = "enum-widened", Wire, "`enum` or `const` accepts a new value, or an enum was dropped.";
+    StringLengthNarrowed = "string-length-narrowed", Wire, "`minLength` rose or `maxLength` fell.";
+    StringLengthWidened = "string-length-widened", Wire, "`minLength` fell or `maxLength` rose.";
+    PatternChanged = "pattern-changed", Wire, "`pattern` was added or changed: regular-language inclusion is not decided, so it fails closed.";
+    PatternRemoved = "pattern-removed", Wire, "`pattern` was removed: more strings are accepted.";
+    FormatChanged = "format-changed", Wire, "`format` was added or changed (strict policy asserts formats).";
+    FormatRemoved = "format-removed", Wire, "`format` was removed: more strings are accepted.";
+    RangeNarrowed = "number-range-narrowed", Wire, "`minimum` / `exclusiveMinimum` rose or `maximum` / `exclusiveMaximum` fell.";
+    RangeWidened = "number-range-widened", Wire, "The numeric range grew.";
+    MultipleOfNarrowed = "multiple-of-narrowed", Wire, "`multipleOf` was added or is no longer a divisor of the old one.";
+    MultipleOfWidened = "multiple-of-widened", Wire, "`multipleOf` was removed or relaxed.";
+    ItemsCountNarrowed = "array-length-narrowed", Wire, "`minItems` rose or `maxItems` fell.";
+    ItemsCountWidened = "array-length-widened", Wire, "`minItems` fell or `maxItems` rose.";
+    UniqueItemsAdded = "unique-items-added", Wire, "`uniqueItems: true` was added.";
+    UniqueItemsRemoved = "unique-items-removed", Wire, "`uniqueItems: true` was removed.";
+    ContainsChanged = "contains-changed", Wire, "`contains`, `minContains` or `maxContains` changed (fails closed).";
+    PropertyCountNarrowed = "property-count-narrowed", Wire, "`minProperties` rose or `maxProperties` fell.";
+    PropertyCountWidened = "property-count-widened", Wire, "`minProperties` fell or `maxProperties` rose.";
+    DependentRequiredAdded = "dependent-required-added", Wire, "A `dependentRequired` (or array `dependencies`) entry was added.";
+    DependentRequiredRemoved = "dependent-required-removed", Wire, "A `dependentRequired` entry was removed.";
+    PropertyNamesChanged = "property-names-changed", Wire, "`propertyNames` accepts fewer names.";
+    BranchUnmatched = "any-of-branch-unmatched", Wire, "A value of one schema matches no branch of the other's `anyOf` / `oneOf`.";
+    NotChanged = "not-changed", Wire, "`not` was added or changed: not decided, fails closed.";
+    ConditionalChanged = "conditional-changed", Wire, "`if` / `then` / `else` changed: not decided, fails closed.";
+    UnsupportedKeyword = "unsupported-keyword", Wire, "A keyword the engine does not reason about differs between the schemas: fails closed.";
+    RustTypeChanged = "rust-field-type-changed", RustApi, "A field's Rust type changes (JSON type, integer ↔ number, a format such as uuid or date-time).";
+    RustOptionalityChanged = "rust-field-optionality-changed", RustApi, "A field moved between required and optional: `T` ↔ `Option<T>`.";
+    RustFieldRemoved = "rust-field-removed", RustApi, "A field of a generated struct disappeared.";
+    RustEnumVariantAdded = "rust-enum-variant-added", RustApi, "A generated enum gained a variant: exhaustive `match`es stop compiling.";
+    RustEnumVariantRemoved = "rust-enum-variant-removed", RustApi, "A generated enum lost a variant.";
+    RustTypeRenamed = "rust-type-renamed", RustApi, "A `title` changed, renaming the generated type.";
+    VersionRemoved = "version-removed", Contract, "A published event version was removed from the catalog.";
+    RoutingKeyChanged = "routing-key-changed", Contract, "The routing key of an event version changed: bindings stop matching.";
+    ExchangeChanged = "exchange-changed", Contract, "The exchange of an event version changed.";
+    ProducerChanged = "producer-changed", Contract, "The producing service of an event version changed.";
+    ConsumersOrphaned = "consumers-orphaned", Contract, "An event version's consumers are left without any producer of the event.";
+}
+
+/// One incompatibility.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The rule.
+    #[serde(serialize_with = "rule_id")]
+    pub rule: CompatRule,
+    /// What it breaks.
+    pub direction: Direction,
+    /// JSON pointer in the old schema.
+    pub old_pointer: String,
+    /// JSON pointer in the new schema.
+    pub new_pointer: String,
+    /// One line: what changed and why it breaks.
+    pub message: String,
+}
+
+fn rule_id<S: serde::Serializer>(rule: &CompatRule, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(rule.id())
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} [{} {}] at {}: {}",
+            self.rule.id(),
+            self.rule.category(),
+            self.direction,
+            display_pointer(&self.new_pointer, &self.old_pointer),
+            self.message
+        )
+    }
+}
+
+fn display_pointer<'a>(new: &'a str, old: &'a str) -> &'a str {
+    let p = if new.is_empty() { old } else { new };
+    if p.is_empty() {
+        "/"
+    } else {
+        p
+    }
+}
+
+/// A schema the engine cannot compare.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{side} schema at {pointer}: {message}")]
+pub struct CompatError {
+    /// `old` or `new`.
+    pub side: &'static str,
+    /// Where.
+    pub pointer: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Compares `old` and `new` (self-contained schemas: `$ref`s point inside each document) in
+/// the directions of `mode`. Findings come sorted and without duplicates.
+pub fn compare(
+    old: &Value,
+    new: &Value,
+    mode: Mode,
+    policy: Policy,
+) -> Result<Vec<Finding>, CompatError> {
+    let mut findings = Vec::new();
+    for &direction in mode.directions() {
+        let (a, b, a_side, b_side) = match direction {
+            Direction::Backward => (old, new, "old", "new"),
+            Direction::Forward => (new, old, "new", "old"),
+        };
+        let mut walk = Walk {
+            a: Doc {
+                root: a,
+                side: a_side,
+            },
+            b: Doc {
+                root: b,
+                side: b_side,
+            },
+            policy,
+            visiting: HashSet::new(),
+            raw: Vec::new(),
+        };
+        walk.narrowing(a, b, "", "")?;
+        for r in walk.raw {
+            let (old_pointer, new_pointer) = match direction {
+                Direction::Backward => (r.a_ptr, r.b_ptr),
+                Direction::Forward => (r.b_ptr, r.a_ptr),
+            };
+            findings.push(Finding {
+                rule: match direction {
+                    Direction::Backward => r.kind.narrowed,
+                    Direction::Forward => r.kind.widened,
+                },
+                direction,
+                old_pointer,
+                new_pointer,
+                message: match direction {
+                    Direction::Backward => r.narrowed_message,
+                    Direction::Forward => r.widened_message,
+                },
+            });
+        }
+    }
+    findings.sort_by(|x, y| {
+        (x.direction, &x.new_pointer, &x.old_pointer, x.rule).cmp(&(
+            y.direction,
+            &y.new_pointer,
+            &y.old_pointer,
+            y.rule,
+        ))
+    });
+    findings.dedup();
+    Ok(findings)
+}
+
+/// The pair of rules one keyword-level difference maps to: seen old→new it narrows (breaks
+/// BACKWARD), seen new→old it widens (breaks FORWARD).
+#[derive(Debug, Clone, Copy)]
+struct Kind {
+    narrowed: CompatRule,
+    widened: CompatRule,
+}
+
+const fn kind(narrowed: CompatRule, widened: CompatRule) -> Kind {
+    Kind { narrowed, widened }
+}
+
+use CompatRule as R;
+const FALSE: Kind = kind(R::SchemaFalse, R::SchemaWasFalse);
+const TYPE: Kind = kind(R::TypeNarrowed, R::TypeWidened);
+const ONLY_IN_B: Kind = kind(R::PropertyAdded, R::PropertyRemoved);
+const ONLY_IN_A: Kind = kind(R::PropertyRemoved, R::PropertyAdded);
+const REQUIRED: Kind = kind(R::RequiredAdded, R::RequiredRemoved);
+const ADDITIONAL: Kind = kind(R::AdditionalNarrowed, R::AdditionalWidened);
+const ENUM: Kind = kind(R::EnumNarrowed, R::EnumWidened);
+const LENGTH: Kind = kind(R::StringLengthNarrowed, R::StringLengthWidened);
+/// B adds a pattern A lacks.
+const PATTERN_ADDED: Kind = kind(R::PatternChanged, R::PatternRemoved);
+const PATTERN_CHANGED: Kind = kind(R::PatternChanged, R::PatternChanged);
+/// B adds a format A lacks.
+const FORMAT_ADDED: Kind = kind(R::FormatChanged, R::FormatRemoved);
+const FORMAT_CHANGED: Kind = kind(R::FormatChanged, R::FormatChanged);
+const RANGE: Kind = kind(R::RangeNarrowed, R::RangeWidened);
+const MULTIPLE: Kind = kind(R::MultipleOfNarrowed, R::MultipleOfWidened);
+const ITEMS_COUNT: Kind = kind(R::ItemsCountNarrowed, R::ItemsCountWidened);
+const UNIQUE: Kind = kind(R::UniqueItemsAdded, R::UniqueItemsRemoved);
+const CONTAINS: Kind = kind(R::ContainsChanged, R::ContainsChanged);
+const PROPERTY_COUNT: Kind = kind(R::PropertyCountNarrowed, R::PropertyCountWidened);
+const DEPENDENT: Kind = kind(R::DependentRequiredAdded, R::DependentRequiredRemoved);
+const PROPERTY_NAMES: Kind = kind(R::PropertyNamesChanged, R::PropertyNamesChanged);
+const BRANCH: Kind = kind(R::BranchUnmatched, R::BranchUnmatched);
+const NOT: Kind = kind(R::NotChanged, R::NotChanged);
+const CONDITIONAL: Kind = kind(R::ConditionalChanged, R::ConditionalChanged);
+const UNSUPPORTED: Kind = kind(R::UnsupportedKeyword, R::UnsupportedKeyword);
+
+/// A difference found walking A against B: B rejects some value A accepts.
+struct Raw {
+    kind: Kind,
+    a_ptr: String,
+    b_ptr: String,
+    /// Worded for A = old, B = new.
+    narrowed_message: String,
+    /// Worded for A = new, B = old.
+    widened_message: String,
+}
+
+#[derive(Clone, Copy)]
+struct Doc<'v> {
+    root: &'v Value,
+    side: &'static str,
+}
+
+impl<'v> Doc<'v> {
+    /// Follows `$ref`s (local JSON pointers only) to the schema they name.
+    fn resolve<'x>(
+        &self,
+        mut schema: &'x Value,
+        mut ptr: String,
+    ) -> Result<(&'x Value, String), CompatError>
+    where
+        'v: 'x,
+    {
+        let mut seen = HashSet::new();
+        while let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+            let Some(fragment) = reference.strip_prefix('#') else {
+                return Err(self.error(
+                    &ptr,
+                    format!(
+                        "`$ref: {reference}` is not a local reference; bundle the schema first"
+                    ),
+                ));
+            };
+            if !seen.insert(fragment.to_owned()) {
+                return Err(self.error(&ptr, format!("`$ref: {reference}` refers to itself")));
+            }
+            let decoded = percent_decode(fragment);
+            let target = self.root.pointer(&decoded).ok_or_else(|| {
+                self.error(&ptr, format!("`$ref: {reference}` points to nothing"))
+            })?;
+            // Keywords beside `$ref` (2019-09+) apply too: keep them by merging.
+            if schema.as_object().is_some_and(|o| o.len() > 1) {
+                return Ok((schema, ptr));
+            }
+            schema = target;
+            ptr = decoded;
+        }
+        Ok((schema, ptr))
+    }
+
+    fn error(&self, pointer: &str, message: String) -> CompatError {
+        CompatError {
+            side: self.side,
+            pointer: display_pointer(pointer, "").to_owned(),
+            message,
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+struct Walk<'v> {
+    a: Doc<'v>,
+    b: Doc<'v>,
+    policy: Policy,
+    /// Pairs of (A, B) pointers being compared: a pair met again is assumed compatible
+    /// (recursive schemas).
+    visiting: HashSet<(String, String)>,
+    raw: Vec<Raw>,
+}
+
+const TYPES: [&str; 7] = [
+    "null", "boolean", "object", "array", "number", "string", "integer",
+];
+
+/// Keywords the engine reasons about (or that carry no constraint).
+const KNOWN: &[&str] = &[
+    "$schema",
+    "$id",
+    "id",
+    "$comment",
+    "$defs",
+    "definitions",
+    "$anchor",
+    "title",
+    "description",
+    "examples",
+    "default",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "x-event",
+    "x-rust-type",
+    "type",
+    "enum",
+    "const",
+    "properties",
+    "required",
+    "additionalProperties",
+    "patternProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "items",
+    "prefixItems",
+    "additionalItems",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "minProperties",
+    "maxProperties",
+    "dependentRequired",
+    "dependencies",
+    "propertyNames",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "$ref",
+    "contentEncoding",
+    "contentMediaType",
+    "contentSchema",
+];
+
+fn join(ptr: &str, segment: &str) -> String {
+    format!("{ptr}/{}", escape_segment(segment))
+}
+
+/// The JSON types a schema object admits.
+fn types(s: &Map<String, Value>) -> BTreeSet<&'static str> {
+    let named: Option<Vec<&str>> = match s.get("type") {
+        Some(Value::String(t)) => Some(vec![t.as_str()]),
+        Some(Value::Array(ts)) => Some(ts.iter().filter_map(Value::as_str).collect()),
+        _ => None,
+    };
+    let mut out: BTreeSet<&'static str> = match named {
+        Some(ts) => TYPES.iter().copied().filter(|t| ts.contains(t)).collect(),
+        None => TYPES.iter().copied().collect(),
+    };
+    if out.contains("number") {
+        out.insert("integer");
+    }
+    if let Some(values) = values(s) {
+        let of: BTreeSet<&'static str> = values.iter().flat_map(|v| type_of(v)).collect();
+        out = out.intersection(&of).copied().collect();
+    }
+    out
+}
+
+/// The JSON types of a value (`integer` and `number` for whole numbers).
+fn type_of(v: &Value) -> Vec<&'static str> {
+    match v {
+        Value::Null => vec!["null"],
+        Value::Bool(_) => vec!["boolean"],
+        Value::Number(n)
+            if n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0) =>
+        {
+            vec!["integer", "number"]
+        }
+        Value::Number(_) => vec!["number"],
+        Value::String(_) => vec!["string"],
+        Value::Array(_) => vec!["array"],
+        Value::Object(_) => vec!["object"],
+    }
+}
+
+/// The finite set of values of `enum` / `const`, when there is one.
+fn values(s: &Map<String, Value>) -> Option<Vec<Value>> {
+    match (s.get("const"), s.get("enum")) {
+        (Some(c), _) => Some(vec![c.clone()]),
+        (None, Some(Value::Array(e))) => Some(e.clone()),
+        _ => None,
+    }
+}
+
+fn json_eq(x: &Value, y: &Value) -> bool {
+    match (x, y) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| json_eq(x, y))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, v)| b.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => x == y,
+    }
+}
+
+fn num(s: &Map<String, Value>, key: &str) -> Option<f64> {
+    s.get(key).and_then(Value::as_f64)
+}
+
+/// A bound of a number range: the value and whether it is exclusive.
+#[derive(Clone, Copy, PartialEq)]
+struct Bound(f64, bool);
+
+fn lower(s: &Map<String, Value>) -> Option<Bound> {
+    let mut best: Option<Bound> = num(s, "minimum").map(|m| Bound(m, false));
+    match s.get("exclusiveMinimum") {
+        Some(Value::Bool(true)) => best = best.map(|b| Bound(b.0, true)),
+        Some(v) => {
+            if let Some(x) = v.as_f64() {
+                if best.is_none_or(|b| x >= b.0) {
+                    best = Some(Bound(x, true));
+                }
+            }
+        }
+        None => {}
+    }
+    best
+}
+
+fn upper(s: &Map<String, Value>) -> Option<Bound> {
+    let mut best: Option<Bound> = num(s, "maximum").map(|m| Bound(m, false));
+    match s.get("exclusiveMaximum") {
+        Some(Value::Bool(true)) => best = best.map(|b| Bound(b.0, true)),
+        Some(v) => {
+            if let Some(x) = v.as_f64() {
+                if best.is_none_or(|b| x <= b.0) {
+                    best = Some(Bound(x, true));
+                }
+            }
+        }
+        None => {}
+    }
+    best
+}
+
+fn show_bound(b: Option<Bound>, lower: bool) -> String {
+    match b {
+        None => "none".into(),
+        Some(Bound(v, ex)) => format!(
+            "{}{v}",
+            if lower == ex {
+                if lower {
+                    ">"
+                } else {
+                    "<"
+                }
+            } else if lower {
+                "≥"
+            } else {
+                "≤"
+            }
+        ),
+    }
+}
+
+/// B's lower bound cuts values A's admits.
+fn lower_narrowed(a: Option<Bound>, b: Option<Bound>) -> bool {
+    match (a, b) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(Bound(x, xe)), Some(Bound(y, ye))) => y > x || (y == x && ye && !xe),
+    }
+}
+
+fn upper_narrowed(a: Option<Bound>, b: Option<Bound>) -> bool {
+    match (a, b) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(Bound(x, xe)), Some(Bound(y, ye))) => y < x || (y == x && ye && !xe),
+    }
+}
+
+fn uint(s: &Map<String, Value>, key: &str) -> Option<u64> {
+    s.get(key)
+        .and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)))
+}
+
+fn string_set(v: Option<&Value>) -> BTreeSet<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Merges the branches of `allOf` into one schema object where that is exact enough:
+/// properties, required and the other keywords are combined; a keyword both sides give with
+/// different values keeps the parent's.
+fn flatten(
+    doc: &Doc<'_>,
+    s: &Map<String, Value>,
+    ptr: &str,
+) -> Result<Map<String, Value>, CompatError> {
+    let mut out = s.clone();
+    let Some(Value::Array(branches)) = out.remove("allOf") else {
+        return Ok(out);
+    };
+    for (i, branch) in branches.iter().enumerate() {
+        let (branch, bptr) = doc.resolve(branch, join(&join(ptr, "allOf"), &i.to_string()))?;
+        let branch = match branch {
+            Value::Bool(true) => continue,
+            Value::Bool(false) => {
+                return Ok(Map::from_iter([("not".to_owned(), Value::Bool(true))]))
+            }
+            Value::Object(o) => flatten(doc, o, &bptr)?,
+            _ => continue,
+        };
+        for (k, v) in branch {
+            match (k.as_str(), out.get_mut(&k)) {
+                ("properties", Some(Value::Object(props))) => {
+                    if let Value::Object(more) = v {
+                        for (name, schema) in more {
+                            props.entry(name).or_insert(schema);
+                        }
+                    }
+                }
+                ("required", Some(Value::Array(req))) => {
+                    if let Value::Array(more) = v {
+                        for r in more {
+                            if !req.contains(&r) {
+                                req.push(r);
+                            }
+                        }
+                    }
+                }
+                (_, Some(_)) => {}
+                (_, None) => {
+                    out.insert(k, v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl<'v> Walk<'v> {
+    fn push(&mut self, kind: Kind, a_ptr: &str, b_ptr: &str, narrowed: String, widened: String) {
+        self.raw.push(Raw {
+            kind,
+            a_ptr: a_ptr.to_owned(),
+            b_ptr: b_ptr.to_owned(),
+            narrowed_message: narrowed,
+            widened_message: widened,
+        });
+    }
+
+    /// Records every way `b` rejects a value `a` accepts.
+    fn narrowing(
+        &mut self,
+        a: &Value,
+        b: &Value,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) -> Result<(), CompatError> {
+        let (a, a_ptr) = self.a.resolve(a, a_ptr.to_owned())?;
+        let (b, b_ptr) = self.b.resolve(b, b_ptr.to_owned())?;
+        if !self.visiting.insert((a_ptr.clone(), b_ptr.clone())) {
+            return Ok(());
+        }
+        let result = self.narrowing_resolved(a, b, &a_ptr, &b_ptr);
+        self.visiting.remove(&(a_ptr, b_ptr));
+        result
+    }
+
+    fn narrowing_resolved(
+        &mut self,
+        a: &Value,
+        b: &Value,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) -> Result<(), CompatError> {
+        let empty = Map::new();
+        let a_obj = match a {
+            Value::Bool(false) => return Ok(()),
+            Value::Bool(true) => &empty,
+            Value::Object(o) => o,
+            _ => {
+                return Err(self
+                    .a
+                    .error(a_ptr, "a schema must be an object or a boolean".into()))
+            }
+        };
+        let b_obj = match b {
+            Value::Bool(true) => return Ok(()),
+            Value::Bool(false) => {
+                self.push(
+                    FALSE,
+                    a_ptr,
+                    b_ptr,
+                    "now `false`: every value is rejected".into(),
+                    "was `false`: values are now accepted".into(),
+                );
+                return Ok(());
+            }
+            Value::Object(o) => o,
+            _ => {
+                return Err(self
+                    .b
+                    .error(b_ptr, "a schema must be an object or a boolean".into()))
+            }
+        };
+        let a_flat = flatten(&self.a, a_obj, a_ptr)?;
+        let b_flat = flatten(&self.b, b_obj, b_ptr)?;
+        let b = &Value::Object(b_flat.clone());
+        // A's alternatives: every one must fit B.
+        for key in ["anyOf", "oneOf"] {
+            if let Some(Value::Array(branches)) = a_flat.get(key) {
+                let mut base = a_flat.clone();
+                base.remove(key);
+                for (i, branch) in branches.iter().enumerate() {
+                    let (branch, bp) = self
+                        .a
+                        .resolve(branch, join(&join(a_ptr, key), &i.to_string()))?;
+                    let merged = match branch {
+                        Value::Object(o) => {
+                            let mut m = base.clone();
+                            m.insert("allOf".into(), Value::Array(vec![Value::Object(o.clone())]));
+                            Value::Object(m)
+                        }
+                        Value::Bool(false) => continue,
+                        _ => Value::Object(base.clone()),
+                    };
+                    let Value::Object(merged) = &merged else {
+                        continue;
+                    };
+                    let _ = bp;
+                    self.narrowing_objects(merged, b, a_ptr, b_ptr)?;
+                }
+                return Ok(());
+            }
+        }
+        self.narrowing_objects(&a_flat, &Value::Object(b_flat), a_ptr, b_ptr)
+    }
+
+    /// `a` has no `anyOf` / `oneOf` of its own.
+    fn narrowing_objects(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Value,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) -> Result<(), CompatError> {
+        let Value::Object(b) = b else { return Ok(()) };
+        let b = &flatten(&self.b, b, b_ptr)?;
+        // B's alternatives: A must fit one of them.
+        for key in ["anyOf", "oneOf"] {
+            if let Some(Value::Array(branches)) = b.get(key) {
+                let mut base = b.clone();
+                base.remove(key);
+                let mut best: Option<(usize, Vec<Raw>)> = None;
+                for (i, branch) in branches.iter().enumerate() {
+                    let mut m = base.clone();
+                    m.insert("allOf".into(), Value::Array(vec![branch.clone()]));
+                    let merged = Value::Object(m);
+                    let saved = std::mem::take(&mut self.raw);
+                    self.narrowing_objects(
+                        a,
+                        &merged,
+                        a_ptr,
+                        &join(&join(b_ptr, key), &i.to_string()),
+                    )?;
+                    let found = std::mem::replace(&mut self.raw, saved);
+                    if found.is_empty() {
+                        return Ok(());
+                    }
+                    if best.as_ref().is_none_or(|(_, f)| found.len() < f.len()) {
+                        best = Some((i, found));
+                    }
+                }
+                let n = branches.len();
+                self.push(
+                    BRANCH,
+                    a_ptr,
+                    &join(b_ptr, key),
+                    format!("some old values match none of the {n} `{key}` branches"),
+                    format!("some new values match none of the old {n} `{key}` branches"),
+                );
+                if let Some((_, found)) = best {
+                    self.raw.extend(found);
+                }
+                return Ok(());
+            }
+        }
+        self.keywords(a, b, a_ptr, b_ptr)
+    }
+
+    fn keywords(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) -> Result<(), CompatError> {
+        // Undecided keywords: equal on both sides, or fail closed.
+        for key in b.keys().chain(a.keys()) {
+            if !KNOWN.contains(&key.as_str()) && a.get(key) != b.get(key) {
+                let msg = format!("`{key}` differs and is not reasoned about");
+                self.push(UNSUPPORTED, a_ptr, b_ptr, msg.clone(), msg);
+                return Ok(());
+            }
+        }
+        if let Some(not) = b.get("not") {
+            if a.get("not") != Some(not) {
+                self.push(
+                    NOT,
+                    &join(a_ptr, "not"),
+                    &join(b_ptr, "not"),
+                    "`not` added or changed".into(),
+                    "`not` removed or changed".into(),
+                );
+            }
+        }
+        for key in ["if", "then", "else"] {
+            if b.get(key).is_some() && a.get(key) != b.get(key) {
+                self.push(
+                    CONDITIONAL,
+                    a_ptr,
+                    &join(b_ptr, key),
+                    format!("`{key}` added or changed; conditional schemas are not compared"),
+                    format!("`{key}` removed or changed; conditional schemas are not compared"),
+                );
+                break;
+            }
+        }
+        let ta = types(a);
+        let tb = types(b);
+        let lost: Vec<&str> = ta.iter().copied().filter(|t| !tb.contains(t)).collect();
+        if !lost.is_empty() {
+            let shown = lost.join(", ");
+            self.push(
+                TYPE,
+                &join(a_ptr, "type"),
+                &join(b_ptr, "type"),
+                format!("no longer accepts {shown}"),
+                format!("now accepts {shown}"),
+            );
+        }
+        let both: BTreeSet<&str> = ta.intersection(&tb).copied().collect();
+        if both.is_empty() {
+            return Ok(());
+        }
+        self.enums(a, b, a_ptr, b_ptr);
+        if values(a).is_some() {
+            // A's values are listed: each was checked against B's enum above; the other
+            // keywords of B are checked on the values themselves.
+            self.values_against(a, b, a_ptr, b_ptr);
+            return Ok(());
+        }
+        if both.contains("string") {
+            self.strings(a, b, a_ptr, b_ptr);
+        }
+        if both.contains("number") || both.contains("integer") {
+            self.numbers(a, b, a_ptr, b_ptr);
+        }
+        if both.contains("array") {
+            self.arrays(a, b, a_ptr, b_ptr)?;
+        }
+        if both.contains("object") {
+            self.objects(a, b, a_ptr, b_ptr)?;
+        }
+        Ok(())
+    }
+
+    fn enums(&mut self, a: &Map<String, Value>, b: &Map<String, Value>, a_ptr: &str, b_ptr: &str) {
+        let Some(bv) = values(b) else { return };
+        let key = if b.contains_key("const") {
+            "const"
+        } else {
+            "enum"
+        };
+        match values(a) {
+            Some(av) => {
+                let missing: Vec<String> = av
+                    .iter()
+                    .filter(|v| !bv.iter().any(|w| json_eq(v, w)))
+                    .map(Value::to_string)
+                    .collect();
+                if !missing.is_empty() {
+                    let shown = missing.join(", ");
+                    self.push(
+                        ENUM,
+                        &join(a_ptr, key),
+                        &join(b_ptr, key),
+                        format!("no longer accepts {shown}"),
+                        format!("now accepts {shown}"),
+                    );
+                }
+            }
+            None => self.push(
+                ENUM,
+                a_ptr,
+                &join(b_ptr, key),
+                format!("restricted to `{key}` values"),
+                format!("no longer restricted to `{key}` values"),
+            ),
+        }
+    }
+
+    /// A's listed values against B's non-enum keywords.
+    fn values_against(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) {
+        let Some(av) = values(a) else { return };
+        let mut schema = b.clone();
+        schema.remove("enum");
+        schema.remove("const");
+        for key in ["$defs", "definitions"] {
+            if let Some(d) = self.b.root.get(key) {
+                schema.entry(key.to_owned()).or_insert_with(|| d.clone());
+            }
+        }
+        let Ok(validator) = jsonschema::options()
+            .should_validate_formats(self.policy == Policy::Strict)
+            .build(&Value::Object(schema))
+        else {
+            return;
+        };
+        let rejected: Vec<String> = av
+            .iter()
+            .filter(|v| !validator.is_valid(v))
+            .map(Value::to_string)
+            .collect();
+        if !rejected.is_empty() {
+            let shown = rejected.join(", ");
+            self.push(
+                ENUM,
+                a_ptr,
+                b_ptr,
+                format!("no longer accepts {shown}"),
+                format!("now accepts {shown}"),
+            );
+        }
+    }
+
+    fn strings(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) {
+        let (amin, bmin) = (
+            uint(a, "minLength").unwrap_or(0),
+            uint(b, "minLength").unwrap_or(0),
+        );
+        let (amax, bmax) = (uint(a, "maxLength"), uint(b, "maxLength"));
+        if bmin > amin {
+            self.push(
+                LENGTH,
+                &join(a_ptr, "minLength"),
+                &join(b_ptr, "minLength"),
+                format!("minLength rose from {amin} to {bmin}"),
+                format!("minLength fell from {bmin} to {amin}"),
+            );
+        }
+        if let Some(bm) = bmax {
+            if amax.is_none_or(|am| bm < am) {
+                let was = amax.map_or("none".into(), |m| m.to_string());
+                self.push(
+                    LENGTH,
+                    &join(a_ptr, "maxLength"),
+                    &join(b_ptr, "maxLength"),
+                    format!("maxLength fell from {was} to {bm}"),
+                    format!("maxLength rose from {bm} to {was}"),
+                );
+            }
+        }
+        match (a.get("pattern"), b.get("pattern")) {
+            (Some(x), Some(y)) if x != y => {
+                let msg = format!("pattern changed from {x} to {y}");
+                self.push(
+                    PATTERN_CHANGED,
+                    &join(a_ptr, "pattern"),
+                    &join(b_ptr, "pattern"),
+                    msg.clone(),
+                    msg,
+                );
+            }
+            (None, Some(y)) => self.push(
+                PATTERN_ADDED,
+                a_ptr,
+                &join(b_ptr, "pattern"),
+                format!("pattern {y} added"),
+                format!("pattern {y} removed"),
+            ),
+            _ => {}
+        }
+        if self.policy == Policy::Strict {
+            match (a.get("format"), b.get("format")) {
+                (Some(x), Some(y)) if x != y && !format_implies(x, y) => {
+                    let msg = format!("format changed from {x} to {y}");
+                    self.push(
+                        FORMAT_CHANGED,
+                        &join(a_ptr, "format"),
+                        &join(b_ptr, "format"),
+                        msg.clone(),
+                        msg,
+                    );
+                }
+                (None, Some(y)) => self.push(
+                    FORMAT_ADDED,
+                    a_ptr,
+                    &join(b_ptr, "format"),
+                    format!("format {y} added"),
+                    format!("format {y} removed"),
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    fn numbers(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) {
+        let (al, bl) = (lower(a), lower(b));
+        if lower_narrowed(al, bl) {
+            self.push(
+                RANGE,
+                a_ptr,
+                b_ptr,
+                format!(
+                    "lower bound moved from {} to {}",
+                    show_bound(al, true),
+                    show_bound(bl, true)
+                ),
+                format!(
+                    "lower bound moved from {} to {}",
+                    show_bound(bl, true),
+                    show_bound(al, true)
+                ),
+            );
+        }
+        let (au, bu) = (upper(a), upper(b));
+        if upper_narrowed(au, bu) {
+            self.push(
+                RANGE,
+                a_ptr,
+                b_ptr,
+                format!(
+                    "upper bound moved from {} to {}",
+                    show_bound(au, false),
+                    show_bound(bu, false)
+                ),
+                format!(
+                    "upper bound moved from {} to {}",
+                    show_bound(bu, false),
+                    show_bound(au, false)
+                ),
+            );
+        }
+        if let Some(bm) = num(b, "multipleOf") {
+            let divides = num(a, "multipleOf").is_some_and(|am| {
+                let q = am / bm;
+                (q - q.round()).abs() < 1e-9
+            });
+            if !divides {
+                let was = num(a, "multipleOf").map_or("none".into(), |m| m.to_string());
+                self.push(
+                    MULTIPLE,
+                    &join(a_ptr, "multipleOf"),
+                    &join(b_ptr, "multipleOf"),
+                    format!("multipleOf {bm} does not divide the old {was}"),
+                    format!("multipleOf {was} replaced {bm}"),
+                );
+            }
+        }
+    }
+
+    fn arrays(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) -> Result<(), CompatError> {
+        let (amin, bmin) = (
+            uint(a, "minItems").unwrap_or(0),
+            uint(b, "minItems").unwrap_or(0),
+        );
+        if bmin > amin {
+            self.push(
+                ITEMS_COUNT,
+                &join(a_ptr, "minItems"),
+                &join(b_ptr, "minItems"),
+                format!("minItems rose from {amin} to {bmin}"),
+                format!("minItems fell from {bmin} to {amin}"),
+            );
+        }
+        if let Some(bm) = uint(b, "maxItems") {
+            let am = uint(a, "maxItems");
+            if am.is_none_or(|am| bm < am) {
+                let was = am.map_or("none".into(), |m| m.to_string());
+                self.push(
+                    ITEMS_COUNT,
+                    &join(a_ptr, "maxItems"),
+                    &join(b_ptr, "maxItems"),
+                    format!("maxItems fell from {was} to {bm}"),
+                    format!("maxItems rose from {bm} to {was}"),
+                );
+            }
+        }
+        if b.get("uniqueItems") == Some(&Value::Bool(true))
+            && a.get("uniqueItems") != Some(&Value::Bool(true))
+        {
+            self.push(
+                UNIQUE,
+                &join(a_ptr, "uniqueItems"),
+                &join(b_ptr, "uniqueItems"),
+                "uniqueItems added".into(),
+                "uniqueItems removed".into(),
+            );
+        }
+        for key in ["contains", "minContains", "maxContains"] {
+            if b.get(key).is_some() && a.get(key) != b.get(key) {
+                self.push(
+                    CONTAINS,
+                    &join(a_ptr, key),
+                    &join(b_ptr, key),
+                    format!("`{key}` added or changed"),
+                    format!("`{key}` removed or changed"),
+                );
+                break;
+            }
+        }
+        // Positions: the tuple part (prefixItems, or items as an array), then the rest.
+        let (a_tuple, a_rest, a_tkey, a_rkey) = tuple(a);
+        let (b_tuple, b_rest, b_tkey, b_rkey) = tuple(b);
+        let n = a_tuple.len().max(b_tuple.len());
+        for i in 0..n {
+            let (ax, ap) = match a_tuple.get(i) {
+                Some(s) => (*s, join(&join(a_ptr, a_tkey), &i.to_string())),
+                None => (a_rest.unwrap_or(&TRUE), join(a_ptr, a_rkey)),
+            };
+            let (bx, bp) = match b_tuple.get(i) {
+                Some(s) => (*s, join(&join(b_ptr, b_tkey), &i.to_string())),
+                None => (b_rest.unwrap_or(&TRUE), join(b_ptr, b_rkey)),
+            };
+            self.narrowing(ax, bx, &ap, &bp)?;
+        }
+        let ar = a_rest.unwrap_or(&TRUE);
+        let br = b_rest.unwrap_or(&TRUE);
+        let max_a = uint(a, "maxItems");
+        if max_a.is_none_or(|m| m as usize > n) {
+            self.narrowing(ar, br, &join(a_ptr, a_rkey), &join(b_ptr, b_rkey))?;
+        }
+        Ok(())
+    }
+
+    fn objects(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) -> Result<(), CompatError> {
+        let empty = Map::new();
+        let ap = a
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let bp = b
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let names: BTreeSet<&String> = ap.keys().chain(bp.keys()).collect();
+        for name in names {
+            match (ap.get(name), bp.get(name)) {
+                (Some(x), Some(y)) => {
+                    self.narrowing(
+                        x,
+                        y,
+                        &join(&join(a_ptr, "properties"), name),
+                        &join(&join(b_ptr, "properties"), name),
+                    )?;
+                }
+                (None, Some(y)) => {
+                    let Some((ax, aptr)) = self.undeclared(a, a_ptr, name, true) else {
+                        continue;
+                    };
+                    let saved = std::mem::take(&mut self.raw);
+                    self.narrowing(ax, y, &aptr, &join(&join(b_ptr, "properties"), name))?;
+                    let found = std::mem::replace(&mut self.raw, saved);
+                    if !found.is_empty() {
+                        self.push(ONLY_IN_B, &aptr, &join(&join(b_ptr, "properties"), name), format!("property `{name}` added: old data may carry `{name}` with values the new declaration rejects"), format!("property `{name}` removed: new data may carry `{name}` with values the old declaration rejects"));
+                    }
+                }
+                (Some(x), None) => {
+                    let Some((bx, bptr)) = self.undeclared(b, b_ptr, name, false) else {
+                        continue;
+                    };
+                    let saved = std::mem::take(&mut self.raw);
+                    self.narrowing(x, bx, &join(&join(a_ptr, "properties"), name), &bptr)?;
+                    let found = std::mem::replace(&mut self.raw, saved);
+                    if !found.is_empty() {
+                        self.push(ONLY_IN_A, &join(&join(a_ptr, "properties"), name), &bptr, format!("property `{name}` removed: old data carrying it is rejected by the new `additionalProperties`"), format!("property `{name}` added: new data carrying it is rejected by the old `additionalProperties`"));
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        // Properties neither declares.
+        let ao = a.get("additionalProperties").unwrap_or(&TRUE);
+        let bo = b.get("additionalProperties").unwrap_or(&TRUE);
+        let a_open = !(self.policy == Policy::Lenient) && ao != &Value::Bool(false);
+        if a_open {
+            let saved = std::mem::take(&mut self.raw);
+            self.narrowing(
+                ao,
+                bo,
+                &join(a_ptr, "additionalProperties"),
+                &join(b_ptr, "additionalProperties"),
+            )?;
+            let found = std::mem::replace(&mut self.raw, saved);
+            let patterns_differ = a.get("patternProperties") != b.get("patternProperties");
+            if !found.is_empty() || (patterns_differ && b.get("patternProperties").is_some()) {
+                self.push(
+                    ADDITIONAL,
+                    &join(a_ptr, "additionalProperties"),
+                    &join(b_ptr, "additionalProperties"),
+                    "undeclared properties are accepted less".into(),
+                    "undeclared properties are accepted more".into(),
+                );
+            }
+        }
+        let ar = string_set(a.get("required"));
+        let br = string_set(b.get("required"));
+        for r in br.difference(&ar) {
+            self.push(
+                REQUIRED,
+                a_ptr,
+                &join(b_ptr, "required"),
+                format!("`{r}` became required"),
+                format!("`{r}` is no longer required"),
+            );
+        }
+        let (amin, bmin) = (
+            uint(a, "minProperties").unwrap_or(0),
+            uint(b, "minProperties").unwrap_or(0),
+        );
+        if bmin > amin.max(ar.len() as u64) {
+            self.push(
+                PROPERTY_COUNT,
+                &join(a_ptr, "minProperties"),
+                &join(b_ptr, "minProperties"),
+                format!("minProperties rose from {amin} to {bmin}"),
+                format!("minProperties fell from {bmin} to {amin}"),
+            );
+        }
+        if let Some(bm) = uint(b, "maxProperties") {
+            let am = uint(a, "maxProperties");
+            if am.is_none_or(|am| bm < am) {
+                let was = am.map_or("none".into(), |m| m.to_string());
+                self.push(
+                    PROPERTY_COUNT,
+                    &join(a_ptr, "maxProperties"),
+                    &join(b_ptr, "maxProperties"),
+                    format!("maxProperties fell from {was} to {bm}"),
+                    format!("maxProperties rose from {bm} to {was}"),
+                );
+            }
+        }
+        let deps = |s: &Map<String, Value>| -> BTreeMap<String, BTreeSet<String>> {
+            let mut out = BTreeMap::new();
+            for key in ["dependentRequired", "dependencies"] {
+                if let Some(Value::Object(d)) = s.get(key) {
+                    for (k, v) in d {
+                        if v.is_array() {
+                            out.entry(k.clone())
+                                .or_insert_with(BTreeSet::new)
+                                .extend(string_set(Some(v)));
+                        }
+                    }
+                }
+            }
+            out
+        };
+        let (ad, bd) = (deps(a), deps(b));
+        for (k, needs) in &bd {
+            let had = ad.get(k).cloned().unwrap_or_default();
+            let added: Vec<&String> = needs
+                .difference(&had)
+                .filter(|n| !ar.contains(*n))
+                .collect();
+            if !added.is_empty() {
+                let shown = added
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.push(
+                    DEPENDENT,
+                    a_ptr,
+                    &join(b_ptr, "dependentRequired"),
+                    format!("`{k}` now requires {shown}"),
+                    format!("`{k}` no longer requires {shown}"),
+                );
+            }
+        }
+        if let Some(pn) = b.get("propertyNames") {
+            let an = a.get("propertyNames").unwrap_or(&TRUE);
+            let saved = std::mem::take(&mut self.raw);
+            self.narrowing(
+                an,
+                pn,
+                &join(a_ptr, "propertyNames"),
+                &join(b_ptr, "propertyNames"),
+            )?;
+            let found = std::mem::replace(&mut self.raw, saved);
+            if !found.is_empty() {
+                self.push(
+                    PROPERTY_NAMES,
+                    &join(a_ptr, "propertyNames"),
+                    &join(b_ptr, "propertyNames"),
+                    "propertyNames accepts fewer names".into(),
+                    "propertyNames accepts more names".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The schema a property `name` gets in `s` when `s` does not declare it:
+    /// the first matching `patternProperties`, else `additionalProperties`. `None` when such a
+    /// property cannot occur in data written against `s` (closed, or lenient policy on the
+    /// writing side).
+    fn undeclared<'x>(
+        &self,
+        s: &'x Map<String, Value>,
+        ptr: &str,
+        name: &str,
+        writer: bool,
+    ) -> Option<(&'x Value, String)> {
+        if writer && self.policy == Policy::Lenient {
+            return None;
+        }
+        if let Some(Value::Object(pp)) = s.get("patternProperties") {
+            for (pattern, schema) in pp {
+                if regex_matches(pattern, name) {
+                    return Some((schema, join(&join(ptr, "patternProperties"), pattern)));
+                }
+            }
+        }
+        let ap = s.get("additionalProperties").unwrap_or(&TRUE);
+        if writer && ap == &Value::Bool(false) {
+            return None;
+        }
+        Some((ap, join(ptr, "additionalProperties")))
+    }
+}
+
+static TRUE: Value = Value::Bool(true);
+
+fn regex_matches(pattern: &str, name: &str) -> bool {
+    regress::Regex::new(pattern).is_ok_and(|r| r.find(name).is_some())
+}
+
+/// `x` is a format whose strings all satisfy `y` (date-time values are not dates, so only
+/// the identical format qualifies, plus a few subsets).
+fn format_implies(x: &Value, y: &Value) -> bool {
+    matches!(
+        (x.as_str(), y.as_str()),
+        (Some("uuid"), Some("uri-reference"))
+            | (Some("uri"), Some("uri-reference"))
+            | (Some("iri"), Some("iri-reference"))
+    )
+}
+
+/// The tuple part and the rest of an array schema, with their keywords.
+fn tuple(s: &Map<String, Value>) -> (Vec<&Value>, Option<&Value>, &'static str, &'static str) {
+    if let Some(Value::Array(prefix)) = s.get("prefixItems") {
+        return (
+            prefix.iter().collect(),
+            s.get("items"),
+            "prefixItems",
+            "items",
+        );
+    }
+    if let Some(Value::Array(items)) = s.get("items") {
+        return (
+            items.iter().collect(),
+            s.get("additionalItems"),
+            "items",
+            "additionalItems",
+        );
+    }
+    (Vec::new(), s.get("items"), "prefixItems", "items")
+}

@@ -1,0 +1,23 @@
+//! The standard envelope's JSON Schema, derived from the runtime's Rust type with schemars,
+//! as a generated file beside the Rust tree.
+
+use std::path::PathBuf;
+
+use schemactl_runtime::Envelope;
+
+use crate::rust::Files;
+
+/// Name of the file under `<out>/envelope/`.
+pub const SCHEMA_FILE: &str = "envelope.schema.json";
+
+/// `envelope.schema.json`: the envelope every payload travels in under the `standard`
+/// profile, with `payload` left open (each event's schema constrains it).
+pub fn files() -> Files {
+    let mut schema = Envelope::json_schema();
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("title".into(), "Envelope".into());
+    }
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    Files::from([(PathBuf::from(SCHEMA_FILE), text)])
+}
