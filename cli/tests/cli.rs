@@ -180,3 +180,52 @@ fn rules_lists_every_rule() {
         assert!(text.contains(id), "{id} missing from\n{text}");
     }
 }
+
+#[test]
+fn diff_exit_codes_and_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let old = write(
+        "old.json",
+        r#"{"type": "object", "properties": {"id": {"type": "string"}}}"#,
+    );
+    let optional = write(
+        "optional.json",
+        r#"{"type": "object", "properties": {"id": {"type": "string"}, "note": {"type": "string"}}}"#,
+    );
+    let required = write(
+        "required.json",
+        r#"{"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}"#,
+    );
+    let broken = write("broken.json", "{\"type\": \n");
+
+    let o = schemactl(&[
+        "diff", &old, &optional, "--mode", "full", "--policy", "lenient",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Strict policy: old data may carry `note` with any value.
+    let o = schemactl(&["diff", &old, &optional, "--mode", "backward"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("property-added"));
+    let o = schemactl(&["diff", &old, &required, "--mode", "forward"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = schemactl(&[
+        "diff", &old, &required, "--mode", "backward", "--format", "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["compatible"], false);
+    assert_eq!(report["findings"][0]["rule"], "required-added");
+    assert_eq!(report["findings"][0]["direction"], "BACKWARD");
+    let o = schemactl(&["diff", &old, &required, "--format", "github"]);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("::error file="));
+    let o = schemactl(&["diff", &old, &broken]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("broken.json:2:"), "{}", stderr(&o));
+    let o = schemactl(&["diff", &old, "no-such.json"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -255,6 +255,7 @@ pub fn compare(
             },
             policy,
             visiting: HashSet::new(),
+            depth: 0,
             raw: Vec::new(),
         };
         walk.narrowing(a, b, "", "")?;
@@ -371,6 +372,21 @@ impl<'v> Doc<'v> {
                 return Err(self.error(&ptr, format!("`$ref: {reference}` refers to itself")));
             }
             let decoded = percent_decode(fragment);
+            if !decoded.is_empty() && !decoded.starts_with('/') {
+                // A plain-name fragment: `$anchor` (2019-09+) or `$id: "#name"` (draft-07).
+                let (target, at) =
+                    find_anchor(self.root, &decoded, String::new()).ok_or_else(|| {
+                        self.error(
+                            &ptr,
+                            format!(
+                                "`$ref: {reference}` names no `$anchor` or `$id` in the document"
+                            ),
+                        )
+                    })?;
+                schema = target;
+                ptr = at;
+                continue;
+            }
             let target = self.root.pointer(&decoded).ok_or_else(|| {
                 self.error(&ptr, format!("`$ref: {reference}` points to nothing"))
             })?;
@@ -390,6 +406,27 @@ impl<'v> Doc<'v> {
             pointer: display_pointer(pointer, "").to_owned(),
             message,
         }
+    }
+}
+
+/// The subschema whose `$anchor` is `name` or whose `$id` is `#name`, and its pointer.
+fn find_anchor<'v>(v: &'v Value, name: &str, ptr: String) -> Option<(&'v Value, String)> {
+    match v {
+        Value::Object(o) => {
+            let id = o.get("$id").and_then(Value::as_str);
+            if o.get("$anchor").and_then(Value::as_str) == Some(name)
+                || id.and_then(|i| i.strip_prefix('#')) == Some(name)
+            {
+                return Some((v, ptr));
+            }
+            o.iter()
+                .find_map(|(k, child)| find_anchor(child, name, join(&ptr, k)))
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, child)| find_anchor(child, name, join(&ptr, &i.to_string()))),
+        _ => None,
     }
 }
 
@@ -419,8 +456,15 @@ struct Walk<'v> {
     /// Pairs of (A, B) pointers being compared: a pair met again is assumed compatible
     /// (recursive schemas).
     visiting: HashSet<(String, String)>,
+    /// Nesting of the walk; bounded so recursive schemas whose merged pointers keep growing
+    /// end (see [`MAX_DEPTH`]).
+    depth: usize,
     raw: Vec<Raw>,
 }
+
+/// Deepest nesting compared. Recursive schemas are unrolled this far and assumed to hold
+/// beyond, as the coinductive reading of a revisited pair does.
+const MAX_DEPTH: usize = 48;
 
 const TYPES: [&str; 7] = [
     "null", "boolean", "object", "array", "number", "string", "integer",
@@ -474,6 +518,8 @@ const KNOWN: &[&str] = &[
     "dependentRequired",
     "dependencies",
     "propertyNames",
+    "contentEncoding",
+    "contentMediaType",
     "anyOf",
     "oneOf",
     "allOf",
@@ -482,9 +528,6 @@ const KNOWN: &[&str] = &[
     "then",
     "else",
     "$ref",
-    "contentEncoding",
-    "contentMediaType",
-    "contentSchema",
 ];
 
 fn join(ptr: &str, segment: &str) -> String {
@@ -654,18 +697,43 @@ fn flatten(
     s: &Map<String, Value>,
     ptr: &str,
 ) -> Result<Map<String, Value>, CompatError> {
+    flatten_at(doc, s, ptr, 0)
+}
+
+/// Nesting of `allOf` / `$ref` merged at most; deeper (recursive) schemas stay as they are
+/// and are compared lazily.
+const MAX_FLATTEN_DEPTH: usize = 16;
+
+fn flatten_at(
+    doc: &Doc<'_>,
+    s: &Map<String, Value>,
+    ptr: &str,
+    depth: usize,
+) -> Result<Map<String, Value>, CompatError> {
     let mut out = s.clone();
-    let Some(Value::Array(branches)) = out.remove("allOf") else {
+    if depth >= MAX_FLATTEN_DEPTH {
         return Ok(out);
+    }
+    let mut branches = match out.remove("allOf") {
+        Some(Value::Array(b)) => b,
+        _ => Vec::new(),
     };
+    // `$ref` beside other keywords (2019-09+) applies like one more `allOf` branch.
+    if let Some(r) = out.remove("$ref") {
+        branches.push(Value::Object(Map::from_iter([("$ref".to_owned(), r)])));
+    }
+    if branches.is_empty() {
+        return Ok(out);
+    }
     for (i, branch) in branches.iter().enumerate() {
         let (branch, bptr) = doc.resolve(branch, join(&join(ptr, "allOf"), &i.to_string()))?;
+        let bptr = bptr.clone();
         let branch = match branch {
             Value::Bool(true) => continue,
             Value::Bool(false) => {
                 return Ok(Map::from_iter([("not".to_owned(), Value::Bool(true))]))
             }
-            Value::Object(o) => flatten(doc, o, &bptr)?,
+            Value::Object(o) => flatten_at(doc, o, &bptr, depth + 1)?,
             _ => continue,
         };
         for (k, v) in branch {
@@ -673,7 +741,18 @@ fn flatten(
                 ("properties", Some(Value::Object(props))) => {
                     if let Value::Object(more) = v {
                         for (name, schema) in more {
-                            props.entry(name).or_insert(schema);
+                            match props.get_mut(&name) {
+                                // Both constrain the property: it must satisfy both.
+                                Some(existing) if *existing != schema => {
+                                    let both = Value::Array(vec![existing.take(), schema]);
+                                    *existing =
+                                        Value::Object(Map::from_iter([("allOf".to_owned(), both)]));
+                                }
+                                Some(_) => {}
+                                None => {
+                                    props.insert(name, schema);
+                                }
+                            }
                         }
                     }
                 }
@@ -717,10 +796,12 @@ impl<'v> Walk<'v> {
     ) -> Result<(), CompatError> {
         let (a, a_ptr) = self.a.resolve(a, a_ptr.to_owned())?;
         let (b, b_ptr) = self.b.resolve(b, b_ptr.to_owned())?;
-        if !self.visiting.insert((a_ptr.clone(), b_ptr.clone())) {
+        if self.depth >= MAX_DEPTH || !self.visiting.insert((a_ptr.clone(), b_ptr.clone())) {
             return Ok(());
         }
+        self.depth += 1;
         let result = self.narrowing_resolved(a, b, &a_ptr, &b_ptr);
+        self.depth -= 1;
         self.visiting.remove(&(a_ptr, b_ptr));
         result
     }
@@ -764,6 +845,12 @@ impl<'v> Walk<'v> {
         };
         let a_flat = flatten(&self.a, a_obj, a_ptr)?;
         let b_flat = flatten(&self.b, b_obj, b_ptr)?;
+        let (mut a_flat, mut b_flat) = (a_flat, b_flat);
+        // The same `oneOf` on both sides constrains both alike.
+        if same_branches(a_flat.get("oneOf"), b_flat.get("oneOf")) {
+            a_flat.remove("oneOf");
+            b_flat.remove("oneOf");
+        }
         let b = &Value::Object(b_flat.clone());
         // A's alternatives: every one must fit B.
         for key in ["anyOf", "oneOf"] {
@@ -786,6 +873,7 @@ impl<'v> Walk<'v> {
                     let Value::Object(merged) = &merged else {
                         continue;
                     };
+                    let merged = &flatten(&self.a, merged, &bp)?;
                     let _ = bp;
                     self.narrowing_objects(merged, b, a_ptr, b_ptr)?;
                 }
@@ -805,29 +893,51 @@ impl<'v> Walk<'v> {
     ) -> Result<(), CompatError> {
         let Value::Object(b) = b else { return Ok(()) };
         let b = &flatten(&self.b, b, b_ptr)?;
-        // B's alternatives: A must fit one of them.
+        // B's alternatives: A must fit one of them — or, split by JSON type, each part must.
         for key in ["anyOf", "oneOf"] {
             if let Some(Value::Array(branches)) = b.get(key) {
                 let mut base = b.clone();
                 base.remove(key);
-                let mut best: Option<(usize, Vec<Raw>)> = None;
-                for (i, branch) in branches.iter().enumerate() {
-                    let mut m = base.clone();
-                    m.insert("allOf".into(), Value::Array(vec![branch.clone()]));
-                    let merged = Value::Object(m);
-                    let saved = std::mem::take(&mut self.raw);
-                    self.narrowing_objects(
-                        a,
-                        &merged,
-                        a_ptr,
-                        &join(&join(b_ptr, key), &i.to_string()),
-                    )?;
-                    let found = std::mem::replace(&mut self.raw, saved);
-                    if found.is_empty() {
-                        return Ok(());
+                let arms: Vec<(Value, String)> = branches
+                    .iter()
+                    .enumerate()
+                    .map(|(i, branch)| {
+                        let mut m = base.clone();
+                        m.insert("allOf".into(), Value::Array(vec![branch.clone()]));
+                        (Value::Object(m), join(&join(b_ptr, key), &i.to_string()))
+                    })
+                    .collect();
+                let mut parts = vec![a.clone()];
+                let mut best = match self.fitting_arm(a, &arms, a_ptr)? {
+                    Ok(i) => {
+                        return self.exclusive(key, a, &arms, i, a_ptr, b_ptr);
                     }
-                    if best.as_ref().is_none_or(|(_, f)| found.len() < f.len()) {
-                        best = Some((i, found));
+                    Err(best) => best,
+                };
+                let ta = types(a);
+                if ta.len() > 1 {
+                    parts = ta
+                        .iter()
+                        .filter(|t| !(**t == "integer" && ta.contains("number")))
+                        .map(|t| {
+                            let mut part = a.clone();
+                            part.insert("type".into(), Value::String((*t).to_owned()));
+                            part
+                        })
+                        .collect();
+                    let mut all_fit = true;
+                    for part in &parts {
+                        match self.fitting_arm(part, &arms, a_ptr)? {
+                            Ok(i) => self.exclusive(key, part, &arms, i, a_ptr, b_ptr)?,
+                            Err(found) => {
+                                all_fit = false;
+                                best = found;
+                                break;
+                            }
+                        }
+                    }
+                    if all_fit {
+                        return Ok(());
                     }
                 }
                 let n = branches.len();
@@ -838,13 +948,67 @@ impl<'v> Walk<'v> {
                     format!("some old values match none of the {n} `{key}` branches"),
                     format!("some new values match none of the old {n} `{key}` branches"),
                 );
-                if let Some((_, found)) = best {
-                    self.raw.extend(found);
-                }
+                self.raw.extend(best);
                 return Ok(());
             }
         }
         self.keywords(a, b, a_ptr, b_ptr)
+    }
+
+    /// The first arm `a` fits entirely, or the findings of the closest one.
+    fn fitting_arm(
+        &mut self,
+        a: &Map<String, Value>,
+        arms: &[(Value, String)],
+        a_ptr: &str,
+    ) -> Result<Result<usize, Vec<Raw>>, CompatError> {
+        let mut best: Option<Vec<Raw>> = None;
+        for (i, (arm, arm_ptr)) in arms.iter().enumerate() {
+            let saved = std::mem::take(&mut self.raw);
+            self.narrowing_objects(a, arm, a_ptr, arm_ptr)?;
+            let found = std::mem::replace(&mut self.raw, saved);
+            if found.is_empty() {
+                return Ok(Ok(i));
+            }
+            if best.as_ref().is_none_or(|f| found.len() < f.len()) {
+                best = Some(found);
+            }
+        }
+        Ok(Err(best.unwrap_or_default()))
+    }
+
+    /// Under `oneOf`, a value matching a second arm is rejected: `a`, which fits arm `i`,
+    /// must be disjoint from every other arm.
+    fn exclusive(
+        &mut self,
+        key: &str,
+        a: &Map<String, Value>,
+        arms: &[(Value, String)],
+        i: usize,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) -> Result<(), CompatError> {
+        if key != "oneOf" {
+            return Ok(());
+        }
+        for (j, (arm, _)) in arms.iter().enumerate() {
+            if j == i {
+                continue;
+            }
+            let Value::Object(arm) = arm else { continue };
+            let arm = flatten(&self.b, arm, b_ptr)?;
+            if !disjoint(a, &arm) {
+                self.push(
+                    BRANCH,
+                    a_ptr,
+                    &join(b_ptr, key),
+                    format!("old values that match `oneOf` branch {i} may also match branch {j}, which `oneOf` rejects"),
+                    format!("new values that match old `oneOf` branch {i} may also match branch {j}, which `oneOf` rejects"),
+                );
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn keywords(
@@ -862,29 +1026,9 @@ impl<'v> Walk<'v> {
                 return Ok(());
             }
         }
-        if let Some(not) = b.get("not") {
-            if a.get("not") != Some(not) {
-                self.push(
-                    NOT,
-                    &join(a_ptr, "not"),
-                    &join(b_ptr, "not"),
-                    "`not` added or changed".into(),
-                    "`not` removed or changed".into(),
-                );
-            }
-        }
-        for key in ["if", "then", "else"] {
-            if b.get(key).is_some() && a.get(key) != b.get(key) {
-                self.push(
-                    CONDITIONAL,
-                    a_ptr,
-                    &join(b_ptr, key),
-                    format!("`{key}` added or changed; conditional schemas are not compared"),
-                    format!("`{key}` removed or changed; conditional schemas are not compared"),
-                );
-                break;
-            }
-        }
+        self.negations(a, b, a_ptr, b_ptr)?;
+        self.conditionals(a, b, a_ptr, b_ptr)?;
+        self.schema_dependencies(a, b, a_ptr, b_ptr);
         let ta = types(a);
         let tb = types(b);
         let lost: Vec<&str> = ta.iter().copied().filter(|t| !tb.contains(t)).collect();
@@ -922,6 +1066,130 @@ impl<'v> Walk<'v> {
             self.objects(a, b, a_ptr, b_ptr)?;
         }
         Ok(())
+    }
+
+    /// Whether `x` (in document `xd`) accepts some value `y` (in `yd`) rejects, decided
+    /// by a walk of its own.
+    fn narrows(
+        &self,
+        xd: Doc<'v>,
+        yd: Doc<'v>,
+        x: &Value,
+        y: &Value,
+        xp: &str,
+        yp: &str,
+    ) -> Result<bool, CompatError> {
+        let mut walk = Walk {
+            a: xd,
+            b: yd,
+            policy: self.policy,
+            visiting: HashSet::new(),
+            depth: self.depth,
+            raw: Vec::new(),
+        };
+        walk.narrowing(x, y, xp, yp)?;
+        Ok(!walk.raw.is_empty())
+    }
+
+    /// `not`: A ⊆ ¬Y when A's own `not X` has Y ⊆ X, or A's types and Y's cannot meet.
+    fn negations(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) -> Result<(), CompatError> {
+        let Some(y) = b.get("not") else { return Ok(()) };
+        let (ap, bp) = (join(a_ptr, "not"), join(b_ptr, "not"));
+        let decided = match a.get("not") {
+            Some(x) => !self.narrows(self.b, self.a, y, x, &bp, &ap)?,
+            None => match self.b.resolve(y, bp.clone())? {
+                (Value::Object(y), _) => types(a).is_disjoint(&types(y)),
+                (Value::Bool(false), _) => true,
+                _ => false,
+            },
+        };
+        if !decided {
+            self.push(
+                NOT,
+                &ap,
+                &bp,
+                "`not` added or changed: it excludes values the old schema accepted".into(),
+                "`not` removed or changed".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// `if` / `then` / `else`: decided when both sides share the `if` (compare the branches)
+    /// or A has none (A must fit both branches); otherwise fails closed.
+    fn conditionals(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) -> Result<(), CompatError> {
+        if b.get("if").is_none()
+            || (a.get("if") == b.get("if")
+                && a.get("then") == b.get("then")
+                && a.get("else") == b.get("else"))
+        {
+            return Ok(());
+        }
+        let mut fits = true;
+        for key in ["then", "else"] {
+            let Some(y) = b.get(key) else { continue };
+            let yp = join(b_ptr, key);
+            // A's values in this branch: A's own keywords, and A's branch when it shares the `if`.
+            let mut whole = a.clone();
+            for k in ["if", "then", "else"] {
+                whole.remove(k);
+            }
+            let narrowed = if a.get("if") == b.get("if") || a.get("if").is_none() {
+                if let (Some(x), true) = (a.get(key), a.get("if").is_some()) {
+                    whole.insert("allOf".into(), Value::Array(vec![x.clone()]));
+                }
+                let whole = flatten(&self.a, &whole, a_ptr)?;
+                self.narrows(self.a, self.b, &Value::Object(whole), y, a_ptr, &yp)?
+            } else {
+                true
+            };
+            fits &= !narrowed;
+        }
+        if !fits {
+            self.push(CONDITIONAL, a_ptr, &join(b_ptr, "if"), "`if` / `then` / `else` added or changed in a way that rejects old values, or that cannot be decided".into(), "`if` / `then` / `else` removed or changed in a way that cannot be decided".into());
+        }
+        Ok(())
+    }
+
+    /// Schema-valued `dependencies` / `dependentSchemas`: equal, or fail closed.
+    fn schema_dependencies(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) {
+        let schemas = |s: &Map<String, Value>| -> BTreeMap<String, Value> {
+            let mut out = BTreeMap::new();
+            for key in ["dependentSchemas", "dependencies"] {
+                if let Some(Value::Object(d)) = s.get(key) {
+                    for (k, v) in d {
+                        if !v.is_array() {
+                            out.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            out
+        };
+        let (ad, bd) = (schemas(a), schemas(b));
+        for (k, v) in &bd {
+            if ad.get(k) != Some(v) {
+                self.push(DEPENDENT, a_ptr, &join(b_ptr, "dependentSchemas"), format!("a schema dependency on `{k}` was added or changed (not decided, fails closed)"), format!("a schema dependency on `{k}` was removed or changed (not decided, fails closed)"));
+            }
+        }
     }
 
     fn enums(&mut self, a: &Map<String, Value>, b: &Map<String, Value>, a_ptr: &str, b_ptr: &str) {
@@ -1052,6 +1320,28 @@ impl<'v> Walk<'v> {
             ),
             _ => {}
         }
+        for key in ["contentEncoding", "contentMediaType"] {
+            match (a.get(key), b.get(key)) {
+                (Some(x), Some(y)) if x != y => {
+                    let msg = format!("{key} changed from {x} to {y}");
+                    self.push(
+                        FORMAT_CHANGED,
+                        &join(a_ptr, key),
+                        &join(b_ptr, key),
+                        msg.clone(),
+                        msg,
+                    );
+                }
+                (None, Some(y)) => self.push(
+                    FORMAT_ADDED,
+                    a_ptr,
+                    &join(b_ptr, key),
+                    format!("{key} {y} added"),
+                    format!("{key} {y} removed"),
+                ),
+                _ => {}
+            }
+        }
         if self.policy == Policy::Strict {
             match (a.get("format"), b.get("format")) {
                 (Some(x), Some(y)) if x != y && !format_implies(x, y) => {
@@ -1181,7 +1471,29 @@ impl<'v> Walk<'v> {
                 "uniqueItems removed".into(),
             );
         }
-        for key in ["contains", "minContains", "maxContains"] {
+        if let Some(y) = b.get("contains") {
+            let narrowed = match a.get("contains") {
+                Some(x) => self.narrows(
+                    self.a,
+                    self.b,
+                    x,
+                    y,
+                    &join(a_ptr, "contains"),
+                    &join(b_ptr, "contains"),
+                )?,
+                None => true,
+            };
+            if narrowed {
+                self.push(
+                    CONTAINS,
+                    &join(a_ptr, "contains"),
+                    &join(b_ptr, "contains"),
+                    "`contains` added or narrowed".into(),
+                    "`contains` removed or widened".into(),
+                );
+            }
+        }
+        for key in ["minContains", "maxContains"] {
             if b.get(key).is_some() && a.get(key) != b.get(key) {
                 self.push(
                     CONTAINS,
@@ -1282,8 +1594,20 @@ impl<'v> Walk<'v> {
                 &join(b_ptr, "additionalProperties"),
             )?;
             let found = std::mem::replace(&mut self.raw, saved);
-            let patterns_differ = a.get("patternProperties") != b.get("patternProperties");
-            if !found.is_empty() || (patterns_differ && b.get("patternProperties").is_some()) {
+            let mut narrowed = !found.is_empty();
+            // A pattern of B that A lacks: the names it matches got A's other schema.
+            if let Some(Value::Object(bpp)) = b.get("patternProperties") {
+                let app = a.get("patternProperties").and_then(Value::as_object);
+                for (pattern, y) in bpp {
+                    let x = app.and_then(|m| m.get(pattern)).unwrap_or(ao);
+                    let (xp, yp) = (
+                        join(a_ptr, "patternProperties"),
+                        join(&join(b_ptr, "patternProperties"), pattern),
+                    );
+                    narrowed |= self.narrows(self.a, self.b, x, y, &xp, &yp)?;
+                }
+            }
+            if narrowed {
                 self.push(
                     ADDITIONAL,
                     &join(a_ptr, "additionalProperties"),
@@ -1421,6 +1745,60 @@ impl<'v> Walk<'v> {
 
 static TRUE: Value = Value::Bool(true);
 
+/// Two `oneOf` arrays with the same branches, in any order.
+fn same_branches(x: Option<&Value>, y: Option<&Value>) -> bool {
+    let (Some(Value::Array(x)), Some(Value::Array(y))) = (x, y) else {
+        return false;
+    };
+    let mut x: Vec<String> = x.iter().map(Value::to_string).collect();
+    let mut y: Vec<String> = y.iter().map(Value::to_string).collect();
+    x.sort();
+    y.sort();
+    x == y
+}
+
+/// Whether no value can satisfy both schema objects, by evidence the schemas carry: no
+/// common JSON type, enum / const sets without a common value, numeric ranges that do not
+/// meet, or a property both require whose schemas are disjoint (a discriminator).
+fn disjoint(x: &Map<String, Value>, y: &Map<String, Value>) -> bool {
+    let common: BTreeSet<&str> = types(x).intersection(&types(y)).copied().collect();
+    if common.is_empty() {
+        return true;
+    }
+    if let (Some(xv), Some(yv)) = (values(x), values(y)) {
+        if !xv.iter().any(|v| yv.iter().any(|w| json_eq(v, w))) {
+            return true;
+        }
+    }
+    let numeric_only = common.iter().all(|t| *t == "number" || *t == "integer");
+    if numeric_only {
+        let apart = |lo: Option<Bound>, hi: Option<Bound>| match (lo, hi) {
+            (Some(Bound(l, le)), Some(Bound(h, he))) => l > h || (l == h && (le || he)),
+            _ => false,
+        };
+        if apart(lower(x), upper(y)) || apart(lower(y), upper(x)) {
+            return true;
+        }
+    }
+    if common.iter().all(|t| *t == "object") {
+        let (xr, yr) = (string_set(x.get("required")), string_set(y.get("required")));
+        let props = |s: &Map<String, Value>, p: &str| {
+            s.get("properties")
+                .and_then(|ps| ps.get(p))
+                .and_then(Value::as_object)
+                .cloned()
+        };
+        for p in xr.intersection(&yr) {
+            if let (Some(xp), Some(yp)) = (props(x, p), props(y, p)) {
+                if disjoint(&xp, &yp) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
 fn regex_matches(pattern: &str, name: &str) -> bool {
     regress::Regex::new(pattern).is_ok_and(|r| r.find(name).is_some())
 }
@@ -1455,4 +1833,286 @@ fn tuple(s: &Map<String, Value>) -> (Vec<&Value>, Option<&Value>, &'static str, 
         );
     }
     (Vec::new(), s.get("items"), "prefixItems", "items")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The rule IDs `compare` reports, with their direction.
+    fn ids(old: Value, new: Value, policy: Policy) -> Vec<(String, Direction)> {
+        compare(&old, &new, Mode::Full, policy)
+            .expect("comparable")
+            .into_iter()
+            .map(|f| (f.rule.id().to_owned(), f.direction))
+            .collect()
+    }
+
+    fn has(found: &[(String, Direction)], id: &str, d: Direction) -> bool {
+        found.iter().any(|(i, x)| i == id && *x == d)
+    }
+
+    use Direction::{Backward as B, Forward as F};
+
+    #[test]
+    fn each_keyword_change_is_named_with_what_it_breaks() {
+        let s = |v: Value| v;
+        let cases: Vec<(Value, Value, &str, Direction)> = vec![
+            (
+                s(json!({"type": ["string", "null"]})),
+                s(json!({"type": "string"})),
+                "type-narrowed",
+                B,
+            ),
+            (
+                s(json!({"type": "integer"})),
+                s(json!({"type": "number"})),
+                "type-widened",
+                F,
+            ),
+            (
+                s(json!({"type": "object", "required": []})),
+                s(json!({"type": "object", "required": ["a"]})),
+                "required-added",
+                B,
+            ),
+            (
+                s(json!({"type": "object", "required": ["a"]})),
+                s(json!({"type": "object"})),
+                "required-removed",
+                F,
+            ),
+            (
+                s(json!({"enum": ["a", "b"]})),
+                s(json!({"enum": ["a"]})),
+                "enum-narrowed",
+                B,
+            ),
+            (
+                s(json!({"enum": ["a"]})),
+                s(json!({"enum": ["a", "b"]})),
+                "enum-widened",
+                F,
+            ),
+            (
+                s(json!({"const": 1})),
+                s(json!({"const": 2})),
+                "enum-narrowed",
+                B,
+            ),
+            (
+                s(json!({"type": "string", "maxLength": 10})),
+                s(json!({"type": "string", "maxLength": 5})),
+                "string-length-narrowed",
+                B,
+            ),
+            (
+                s(json!({"type": "string", "minLength": 3})),
+                s(json!({"type": "string", "minLength": 1})),
+                "string-length-widened",
+                F,
+            ),
+            (
+                s(json!({"type": "string"})),
+                s(json!({"type": "string", "pattern": "^a"})),
+                "pattern-changed",
+                B,
+            ),
+            (
+                s(json!({"type": "string", "pattern": "^a"})),
+                s(json!({"type": "string"})),
+                "pattern-removed",
+                F,
+            ),
+            (
+                s(json!({"type": "string"})),
+                s(json!({"type": "string", "format": "uuid"})),
+                "format-changed",
+                B,
+            ),
+            (
+                s(json!({"type": "number", "minimum": 0})),
+                s(json!({"type": "number", "exclusiveMinimum": 0})),
+                "number-range-narrowed",
+                B,
+            ),
+            (
+                s(json!({"type": "number", "maximum": 5})),
+                s(json!({"type": "number", "maximum": 9})),
+                "number-range-widened",
+                F,
+            ),
+            (
+                s(json!({"type": "number", "multipleOf": 4})),
+                s(json!({"type": "number", "multipleOf": 3})),
+                "multiple-of-narrowed",
+                B,
+            ),
+            (
+                s(json!({"type": "array", "maxItems": 4})),
+                s(json!({"type": "array", "maxItems": 2})),
+                "array-length-narrowed",
+                B,
+            ),
+            (
+                s(json!({"type": "array"})),
+                s(json!({"type": "array", "uniqueItems": true})),
+                "unique-items-added",
+                B,
+            ),
+            (
+                s(json!({"type": "array", "items": {"type": "string"}})),
+                s(json!({"type": "array", "items": {"type": "integer"}})),
+                "type-narrowed",
+                B,
+            ),
+            (
+                s(json!({"type": "array", "prefixItems": [{"type": "string"}]})),
+                s(json!({"type": "array", "prefixItems": [{"type": "integer"}]})),
+                "type-narrowed",
+                B,
+            ),
+            (
+                s(json!({"type": "object", "maxProperties": 3})),
+                s(json!({"type": "object", "maxProperties": 2})),
+                "property-count-narrowed",
+                B,
+            ),
+            (
+                s(json!({"type": "object"})),
+                s(json!({"type": "object", "dependentRequired": {"a": ["b"]}})),
+                "dependent-required-added",
+                B,
+            ),
+            (
+                s(json!({"type": "object"})),
+                s(json!({"type": "object", "additionalProperties": false})),
+                "additional-properties-narrowed",
+                B,
+            ),
+            (
+                s(json!({"type": "object", "additionalProperties": false})),
+                s(json!({"type": "object"})),
+                "additional-properties-widened",
+                F,
+            ),
+            (
+                s(json!({"anyOf": [{"type": "string"}, {"type": "integer"}]})),
+                s(json!({"anyOf": [{"type": "string"}]})),
+                "any-of-branch-unmatched",
+                B,
+            ),
+            (
+                s(json!({"type": "string"})),
+                s(json!({"type": "string", "not": {"const": "x"}})),
+                "not-changed",
+                B,
+            ),
+            (
+                s(json!({"type": "object"})),
+                s(
+                    json!({"type": "object", "if": {"required": ["a"]}, "then": {"required": ["b"]}}),
+                ),
+                "conditional-changed",
+                B,
+            ),
+            (s(json!(true)), s(json!(false)), "schema-became-false", B),
+            (s(json!(false)), s(json!({})), "schema-was-false", F),
+            (
+                s(json!({"type": "string"})),
+                s(json!({"type": "string", "x-custom": 1})),
+                "unsupported-keyword",
+                B,
+            ),
+        ];
+        for (old, new, id, d) in cases {
+            let found = ids(old.clone(), new.clone(), Policy::Strict);
+            assert!(
+                has(&found, id, d),
+                "{old} → {new}: expected {id} {d:?}, got {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn equal_and_equivalent_schemas_are_compatible() {
+        for (old, new) in [
+            (
+                json!({"type": "string"}),
+                json!({"type": "string", "description": "now documented"}),
+            ),
+            (
+                json!({"oneOf": [{"type": "string"}, {"type": "integer"}]}),
+                json!({"oneOf": [{"type": "integer"}, {"type": "string"}]}),
+            ),
+            (
+                json!({"$ref": "#/$defs/A", "$defs": {"A": {"type": "string"}}}),
+                json!({"type": "string"}),
+            ),
+            (
+                json!({"type": "string", "title": "A"}),
+                json!({"type": "string", "title": "B"}),
+            ),
+        ] {
+            assert_eq!(
+                ids(old.clone(), new.clone(), Policy::Strict),
+                vec![],
+                "{old} → {new}"
+            );
+        }
+    }
+
+    #[test]
+    fn adding_an_optional_property_is_free_only_in_lenient_policy() {
+        let old = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        let new = json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}});
+        let strict = ids(old.clone(), new.clone(), Policy::Strict);
+        assert!(has(&strict, "property-added", B), "{strict:?}");
+        assert!(!has(&strict, "property-added", F), "{strict:?}");
+        assert_eq!(ids(old, new, Policy::Lenient), vec![]);
+        // Removing a property from a closed object breaks old data in both policies.
+        let old = json!({"type": "object", "additionalProperties": false, "properties": {"a": {}, "b": {}}});
+        let new = json!({"type": "object", "additionalProperties": false, "properties": {"a": {}}});
+        assert!(has(
+            &ids(old.clone(), new.clone(), Policy::Lenient),
+            "property-removed",
+            B
+        ));
+    }
+
+    #[test]
+    fn recursive_and_broken_references_end() {
+        let tree = json!({"$defs": {"T": {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/T"}}}}}, "$ref": "#/$defs/T"});
+        assert_eq!(ids(tree.clone(), tree, Policy::Strict), vec![]);
+        let dangling = json!({"$ref": "#/$defs/Nope"});
+        let e = compare(&dangling, &json!({}), Mode::Full, Policy::Strict).unwrap_err();
+        assert!(e.message.contains("points to nothing"), "{e}");
+        let remote = json!({"$ref": "https://example.com/a.json"});
+        assert!(compare(&json!({}), &remote, Mode::Backward, Policy::Strict).is_err());
+        let selfref = json!({"$ref": "#"});
+        assert!(compare(&selfref, &json!({}), Mode::Full, Policy::Strict).is_err());
+    }
+
+    #[test]
+    fn odd_inputs_give_errors_or_findings_never_a_panic() {
+        let odd = [
+            json!(null),
+            json!(42),
+            json!({"type": 7}),
+            json!({"enum": "not an array"}),
+            json!({"properties": []}),
+            json!({"items": [1, 2]}),
+            json!({"allOf": [{"allOf": [{"allOf": [{"$ref": "#"}]}]}]}),
+            json!({"anyOf": []}),
+            json!({"minimum": "x", "multipleOf": 0}),
+            json!({"patternProperties": {"(": {"type": "string"}}}),
+        ];
+        for a in &odd {
+            for b in &odd {
+                let _ = compare(a, b, Mode::Full, Policy::Strict);
+                let _ = compare(a, b, Mode::Full, Policy::Lenient);
+            }
+        }
+    }
 }
