@@ -59,6 +59,20 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Lint, then compare every event version with the same version at a git ref (read from
+    /// git objects, no checkout): exit 0 ok, 1 breaking changes or lint errors, 2 input error.
+    Check {
+        /// The git ref to compare with, e.g. `origin/main`.
+        #[arg(long)]
+        against: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
+        /// `strict`: any value the schema accepts may be written; `lenient`: writers are
+        /// generated from the schema.
+        #[arg(long, value_enum, default_value_t = DiffPolicy::Strict)]
+        policy: DiffPolicy,
+    },
     /// Compare two standalone schema files: exit 0 compatible, 1 incompatible, 2 error.
     Diff {
         /// The previously published schema.
@@ -92,6 +106,15 @@ enum DiffMode {
 enum DiffPolicy {
     Strict,
     Lenient,
+}
+
+impl From<DiffPolicy> for compat::Policy {
+    fn from(p: DiffPolicy) -> Self {
+        match p {
+            DiffPolicy::Strict => compat::Policy::Strict,
+            DiffPolicy::Lenient => compat::Policy::Lenient,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -148,6 +171,11 @@ fn main() -> ExitCode {
     let options = LoadOptions { allow };
     match cli.command {
         Command::Rules => rules(),
+        Command::Check {
+            against,
+            format,
+            policy,
+        } => check(&cli.catalog, &options, &against, format, policy),
         Command::Diff {
             old,
             new,
@@ -230,10 +258,7 @@ fn diff(
         DiffMode::Forward => compat::Mode::Forward,
         DiffMode::Full => compat::Mode::Full,
     };
-    let policy = match policy {
-        DiffPolicy::Strict => compat::Policy::Strict,
-        DiffPolicy::Lenient => compat::Policy::Lenient,
-    };
+    let policy = policy.into();
     let findings = match compat::compare(&old, &new, mode, policy) {
         Ok(f) => f,
         Err(e) => {
@@ -501,5 +526,236 @@ fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> S
             }
         }
         Status::Ok
+    }
+}
+
+/// Runs git in `dir`; its standard output, or its standard error as the message.
+fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
+/// The catalog directory as it is at `reference`, extracted from git objects into `into`.
+/// `Ok(None)` when the catalog did not exist at that ref.
+fn catalog_at(catalog: &Path, reference: &str, into: &Path) -> Result<Option<PathBuf>, String> {
+    let top = git(catalog, &["rev-parse", "--show-toplevel"])
+        .map_err(|e| format!("{} is not in a git work tree: {e}", catalog.display()))?;
+    let top = PathBuf::from(String::from_utf8_lossy(&top).trim());
+    let commit = format!("{reference}^{{commit}}");
+    git(catalog, &["rev-parse", "--verify", "--quiet", &commit]).map_err(|_| {
+        format!(
+            "git ref `{reference}` not found; in a shallow clone fetch it first (`git fetch --depth=1 origin <branch>`)"
+        )
+    })?;
+    let abs = catalog
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", catalog.display()))?;
+    let top = top.canonicalize().unwrap_or(top);
+    let rel = abs
+        .strip_prefix(&top)
+        .map_err(|_| format!("{} is outside the git work tree", catalog.display()))?;
+    let rel = rel.to_string_lossy().replace('\\', "/");
+    let listed = git(&top, &["ls-tree", "--name-only", reference, "--", &rel])?;
+    let found = !listed.is_empty();
+    if found {
+        // One `git archive` streamed into `tar`: the blobs of the ref, no checkout.
+        let mut archive = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&top)
+            .args(["archive", "--format=tar", reference, "--", &rel])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run git archive: {e}"))?;
+        let stdout = archive.stdout.take().ok_or("git archive has no output")?;
+        let untar = std::process::Command::new("tar")
+            .arg("-x")
+            .arg("-C")
+            .arg(into)
+            .stdin(stdout)
+            .output()
+            .map_err(|e| format!("cannot run tar: {e}"))?;
+        let archived = archive
+            .wait_with_output()
+            .map_err(|e| format!("git archive: {e}"))?;
+        if !archived.status.success() || !untar.status.success() {
+            return Err(format!(
+                "cannot extract {rel} at `{reference}`: {}{}",
+                String::from_utf8_lossy(&archived.stderr).trim(),
+                String::from_utf8_lossy(&untar.stderr).trim()
+            ));
+        }
+    }
+    Ok(found.then(|| into.join(&rel)))
+}
+
+fn check(
+    catalog: &Path,
+    options: &LoadOptions,
+    reference: &str,
+    format: DiffFormat,
+    policy: DiffPolicy,
+) -> Status {
+    let Ok(tmp) = tempfile::tempdir() else {
+        eprintln!("error: cannot create a temporary directory");
+        return Status::BadInput;
+    };
+    // The working tree's catalog (linted, reported) and the ref's, loaded side by side.
+    let (new, old) = std::thread::scope(|scope| {
+        let old = scope.spawn(|| {
+            catalog_at(catalog, reference, tmp.path()).map(|root| {
+                root.map(|root| {
+                    load(&root, options).map_err(|d| {
+                        format!(
+                            "the catalog at `{reference}` does not load ({} error(s)); compare with a ref whose catalog lints",
+                            d.error_count()
+                        )
+                    })
+                })
+            })
+        });
+        let new = load_catalog(catalog, options);
+        (new, old.join())
+    });
+    let new = match new {
+        Ok(c) => c,
+        Err(status) => return status,
+    };
+    let old = match old {
+        Ok(Ok(Some(Ok(old)))) => old,
+        Ok(Ok(None)) => {
+            eprintln!(
+                "{}: no catalog at `{reference}`; nothing to compare",
+                catalog.display()
+            );
+            return Status::Ok;
+        }
+        Ok(Ok(Some(Err(e))) | Err(e)) => {
+            eprintln!("error: {e}");
+            return Status::BadInput;
+        }
+        Err(_) => {
+            eprintln!("error: loading the catalog at `{reference}` failed");
+            return Status::BadInput;
+        }
+    };
+    let allow = match schemactl_codegen::check::AllowList::read(catalog) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Status::BadInput;
+        }
+    };
+    let findings = match schemactl_codegen::check::check(&old, &new, policy.into(), &allow) {
+        Ok(f) => f,
+        Err((event, e)) => {
+            eprintln!("error: {event}: {e}");
+            return Status::BadInput;
+        }
+    };
+    let breaking = findings.iter().filter(|f| f.is_breaking()).count();
+    print_check(catalog, &findings, format);
+    eprintln!(
+        "{} event version(s) checked against `{reference}`: {breaking} breaking, {} allowed or advisory",
+        new.versions().count(),
+        findings.len() - breaking
+    );
+    if breaking > 0 {
+        Status::Failed
+    } else {
+        Status::Ok
+    }
+}
+
+fn print_check(
+    catalog: &Path,
+    findings: &[schemactl_codegen::check::CheckFinding],
+    format: DiffFormat,
+) {
+    let place = |f: &schemactl_codegen::check::CheckFinding| {
+        let (line, col) = f.position.map_or((1, 1), |p| (p.line, p.column));
+        (catalog.join(&f.file).display().to_string(), line, col)
+    };
+    let severity = |f: &schemactl_codegen::check::CheckFinding| {
+        if f.allowed.is_some() {
+            "note"
+        } else if f.is_breaking() {
+            "error"
+        } else {
+            "warning"
+        }
+    };
+    match format {
+        DiffFormat::Text => {
+            for f in findings {
+                let (file, line, col) = place(f);
+                let allowed = f
+                    .allowed
+                    .as_deref()
+                    .map(|r| format!(" (allowed: {r})"))
+                    .unwrap_or_default();
+                println!(
+                    "{file}:{line}:{col}: {}: {} breaks {} in {}: {}{allowed} [{}]",
+                    f.finding.rule.id(),
+                    severity(f),
+                    f.finding.direction,
+                    f.event,
+                    f.finding.message,
+                    f.fingerprint()
+                );
+            }
+        }
+        DiffFormat::Json => {
+            let doc = serde_json::json!({ "findings": findings });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        DiffFormat::Github => {
+            for f in findings {
+                let (file, line, col) = place(f);
+                println!(
+                    "::{} file={file},line={line},col={col},title={}::{} {} breaks {}: {}",
+                    severity(f),
+                    f.finding.rule.id(),
+                    f.event,
+                    f.finding.rule.id(),
+                    f.finding.direction,
+                    f.finding.message
+                );
+            }
+        }
+        DiffFormat::Markdown => {
+            let (breaking, benign): (Vec<_>, Vec<_>) =
+                findings.iter().partition(|f| f.is_breaking());
+            println!("### Schema compatibility\n");
+            for (title, list) in [("Breaking", &breaking), ("Allowed or advisory", &benign)] {
+                println!("#### {title} ({})\n", list.len());
+                if list.is_empty() {
+                    println!("None.\n");
+                    continue;
+                }
+                println!("| event | rule | breaks | where | change |");
+                println!("|---|---|---|---|---|");
+                for f in list.iter() {
+                    let (file, line, _) = place(f);
+                    println!(
+                        "| {} | `{}` | {} | `{file}:{line}` | {} |",
+                        f.event,
+                        f.finding.rule.id(),
+                        f.finding.direction,
+                        f.finding.message.replace('|', "\\|")
+                    );
+                }
+                println!();
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod builder;
+pub mod check;
 pub mod compat;
 pub mod config;
 pub mod diagnostics;

@@ -1,0 +1,184 @@
+//! `schemactl check --against <ref>` on a temporary git repository holding a copy of the
+//! reference catalog, through a compatible edit, a breaking edit, an allowed break, a removed
+//! version, a routing key change and a missing ref.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&repo_root().join("schemas"), &dir.path().join("schemas"));
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-q", "-m", "catalog"]);
+        Repo { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join("schemas").join(rel)
+    }
+
+    fn edit(&self, rel: &str, f: impl FnOnce(&mut Value)) {
+        let path = self.path(rel);
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    }
+
+    fn check(&self, against: &str) -> (Option<i32>, String, String) {
+        let o: Output = Command::new(env!("CARGO_BIN_EXE_schemactl"))
+            .args(["check", "--against", against])
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    fn reset(&self) {
+        git(self.dir.path(), &["checkout", "-q", "--", "."]);
+        git(self.dir.path(), &["clean", "-q", "-fd"]);
+    }
+}
+
+const EVENT: &str = "user/UserEmailVerified.v1.json";
+
+#[test]
+fn check_against_a_ref_through_each_kind_of_change() {
+    let repo = Repo::new();
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(0), "{out}{err}");
+
+    // Compatible: a description changes.
+    repo.edit(EVENT, |v| v["description"] = "Reworded.".into());
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(0), "{out}{err}");
+    repo.reset();
+
+    // Breaking: a string gets shorter, which old messages may exceed.
+    repo.edit(EVENT, |v| {
+        v["properties"]["email"]["maxLength"] = 100.into()
+    });
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(1), "{out}{err}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("string-length-narrowed"))
+        .unwrap_or_else(|| panic!("no finding in {out}"));
+    assert!(
+        line.contains("schemas/user/UserEmailVerified.v1.json:"),
+        "{line}"
+    );
+    assert!(line.contains("UserEmailVerified.v1"), "{line}");
+    // `file:line:col: RULE: …`, the line pointing at the edited property.
+    let mut parts = line.splitn(4, ':');
+    let (_, l, c) = (parts.next(), parts.next().unwrap(), parts.next().unwrap());
+    assert!(
+        l.parse::<usize>().unwrap() > 1 && c.parse::<usize>().unwrap() >= 1,
+        "{line}"
+    );
+
+    // The same break, allowed by its fingerprint: a note, exit 0.
+    let fingerprint = line
+        .rsplit_once('[')
+        .unwrap()
+        .1
+        .trim_end_matches(']')
+        .to_owned();
+    std::fs::write(
+        repo.path("compat-allow.toml"),
+        format!("[[allow]]\nfingerprint = \"{fingerprint}\"\nreason = \"no producer sends longer addresses\"\n"),
+    )
+    .unwrap();
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("note breaks") && out.contains("allowed: no producer"),
+        "{out}"
+    );
+    repo.reset();
+
+    // The GitHub format annotates the same break.
+    repo.edit(EVENT, |v| {
+        v["properties"]["email"]["maxLength"] = 100.into()
+    });
+    let o = Command::new(env!("CARGO_BIN_EXE_schemactl"))
+        .args(["check", "--against", "main", "--format", "github"])
+        .current_dir(repo.dir.path())
+        .output()
+        .unwrap();
+    let gh = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        gh.starts_with("::error file=schemas/user/UserEmailVerified.v1.json,line="),
+        "{gh}"
+    );
+    repo.reset();
+
+    // A routing key change is a contract break.
+    repo.edit(EVENT, |v| {
+        v["x-event"]["routingKey"] = "user.email.confirmed.v1".into()
+    });
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("routing-key-changed"), "{out}{err}");
+    repo.reset();
+
+    // Removing a published version.
+    std::fs::remove_file(repo.path("user/UserDeactivated.v1.json")).unwrap();
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("version-removed") && out.contains("UserDeactivated.v1"),
+        "{out}{err}"
+    );
+    repo.reset();
+
+    // A ref that is not there (a shallow clone, say).
+    let (code, _, err) = repo.check("origin/main");
+    assert_eq!(code, Some(2));
+    assert!(err.contains("git ref `origin/main` not found"), "{err}");
+}
