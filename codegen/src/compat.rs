@@ -813,6 +813,10 @@ impl<'v> Walk<'v> {
         a_ptr: &str,
         b_ptr: &str,
     ) -> Result<(), CompatError> {
+        // The same schema, referring to nothing outside itself, accepts the same values.
+        if a == b && !mentions_ref(a) {
+            return Ok(());
+        }
         let empty = Map::new();
         let a_obj = match a {
             Value::Bool(false) => return Ok(()),
@@ -885,6 +889,24 @@ impl<'v> Walk<'v> {
 
     /// `a` has no `anyOf` / `oneOf` of its own.
     fn narrowing_objects(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Value,
+        a_ptr: &str,
+        b_ptr: &str,
+    ) -> Result<(), CompatError> {
+        // Alternatives that merge a `$ref` back to an enclosing schema recurse here without
+        // passing through `narrowing`: bound them by the same depth.
+        if self.depth >= MAX_DEPTH {
+            return Ok(());
+        }
+        self.depth += 1;
+        let result = self.narrowing_arms(a, b, a_ptr, b_ptr);
+        self.depth -= 1;
+        result
+    }
+
+    fn narrowing_arms(
         &mut self,
         a: &Map<String, Value>,
         b: &Value,
@@ -1745,6 +1767,15 @@ impl<'v> Walk<'v> {
 
 static TRUE: Value = Value::Bool(true);
 
+/// Whether a `$ref` occurs anywhere in `v`.
+fn mentions_ref(v: &Value) -> bool {
+    match v {
+        Value::Object(o) => o.contains_key("$ref") || o.values().any(mentions_ref),
+        Value::Array(a) => a.iter().any(mentions_ref),
+        _ => false,
+    }
+}
+
 /// Two `oneOf` arrays with the same branches, in any order.
 fn same_branches(x: Option<&Value>, y: Option<&Value>) -> bool {
     let (Some(Value::Array(x)), Some(Value::Array(y))) = (x, y) else {
@@ -1927,6 +1958,9 @@ mod tests {
             json!({"anyOf": []}),
             json!({"minimum": "x", "multipleOf": 0}),
             json!({"patternProperties": {"(": {"type": "string"}}}),
+            // Found by compat-fuzz: arms merging `#` back in recursed without bound.
+            json!({"anyOf": [{"$ref": "#"}], "oneOf": [{"$ref": "#", "type": "string"}]}),
+            json!({"$ref": "#/$defs/A", "$defs": {"A": {"anyOf": [{"$ref": "#"}]}}}),
         ];
         for a in &odd {
             for b in &odd {
