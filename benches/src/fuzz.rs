@@ -11,47 +11,11 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use schemactl_codegen::compat::{compare, Mode, Policy};
+use schemactl_codegen::compat::{compare, Mode, Policy, KNOWN_KEYWORDS};
 use serde_json::{json, Map, Value};
 
-const KEYWORDS: &[&str] = &[
-    "type",
-    "enum",
-    "const",
-    "properties",
-    "required",
-    "additionalProperties",
-    "patternProperties",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "format",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-    "items",
-    "prefixItems",
-    "additionalItems",
-    "minItems",
-    "maxItems",
-    "uniqueItems",
-    "contains",
-    "minProperties",
-    "maxProperties",
-    "dependentRequired",
-    "dependencies",
-    "propertyNames",
-    "anyOf",
-    "oneOf",
-    "allOf",
-    "not",
-    "if",
-    "then",
-    "else",
-    "$ref",
-];
+/// Every keyword the engine reads; annotations among them get random values too.
+const KEYWORDS: &[&str] = KNOWN_KEYWORDS;
 const TYPES: &[&str] = &[
     "null", "boolean", "object", "array", "number", "string", "integer",
 ];

@@ -471,7 +471,7 @@ const TYPES: [&str; 7] = [
 ];
 
 /// Keywords the engine reasons about (or that carry no constraint).
-const KNOWN: &[&str] = &[
+pub const KNOWN_KEYWORDS: &[&str] = &[
     "$schema",
     "$id",
     "id",
@@ -1042,7 +1042,7 @@ impl<'v> Walk<'v> {
     ) -> Result<(), CompatError> {
         // Undecided keywords: equal on both sides, or fail closed.
         for key in b.keys().chain(a.keys()) {
-            if !KNOWN.contains(&key.as_str()) && a.get(key) != b.get(key) {
+            if !KNOWN_KEYWORDS.contains(&key.as_str()) && a.get(key) != b.get(key) {
                 let msg = format!("`{key}` differs and is not reasoned about");
                 self.push(UNSUPPORTED, a_ptr, b_ptr, msg.clone(), msg);
                 return Ok(());
