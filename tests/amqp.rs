@@ -711,17 +711,7 @@ async fn the_definitions_export_imports_into_rabbitmq() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("definitions.json");
     std::fs::write(&file, serde_json::to_vec_pretty(&definitions).unwrap()).unwrap();
-    let out = tokio::process::Command::new("rabbitmqctl")
-        .arg("import_definitions")
-        .arg(&file)
-        .output()
-        .await
-        .expect("rabbitmqctl runs (the broker tests need the local RabbitMQ's CLI)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::rabbitmqctl(&["import_definitions".as_ref(), file.as_os_str()]).await;
     // The import is asynchronous: wait until the last queue exists, then check them all.
     let last = sandbox.topology.queues.last().unwrap().name.clone();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);

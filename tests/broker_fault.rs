@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{amqp_url, example, Recorder, Sandbox};
+use common::{amqp_url, example, rabbitmqctl, Recorder, Sandbox};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use schemactl_catalog::consumers::NotificationService;
 use schemactl_catalog::producers::UserServicePublisher;
@@ -21,19 +21,6 @@ use schemactl_catalog::user::UserEmailVerifiedV1;
 use schemactl_runtime::{ConsumerConfig, PublishContext, Uniform};
 
 const MESSAGES: usize = 20_000;
-
-async fn rabbitmqctl(args: &[&str]) {
-    let out = tokio::process::Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .await
-        .expect("rabbitmqctl runs (this test needs the local RabbitMQ's CLI)");
-    assert!(
-        out.status.success(),
-        "rabbitmqctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 async fn wait_for(counter: &AtomicUsize, at_least: usize) {
     while counter.load(Ordering::Relaxed) < at_least {

@@ -295,11 +295,7 @@ fn diff(
                     f.rule.id(),
                     f.rule.id(),
                     f.direction,
-                    if f.new_pointer.is_empty() {
-                        "/"
-                    } else {
-                        &f.new_pointer
-                    },
+                    f.pointer(),
                     f.message
                 );
             }
@@ -316,11 +312,7 @@ fn diff(
                         "| `{}` | {} | `{}` | {} |",
                         f.rule.id(),
                         f.direction,
-                        if f.new_pointer.is_empty() {
-                            "/"
-                        } else {
-                            &f.new_pointer
-                        },
+                        f.pointer(),
                         f.message.replace('|', "\\|")
                     );
                 }

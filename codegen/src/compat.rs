@@ -191,6 +191,13 @@ pub struct Finding {
     pub message: String,
 }
 
+impl Finding {
+    /// Where to show it: the new pointer, else the old one, `/` for the root.
+    pub fn pointer(&self) -> &str {
+        display_pointer(&self.new_pointer, &self.old_pointer)
+    }
+}
+
 fn rule_id<S: serde::Serializer>(rule: &CompatRule, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(rule.id())
 }
@@ -203,7 +210,7 @@ impl fmt::Display for Finding {
             self.rule.id(),
             self.rule.category(),
             self.direction,
-            display_pointer(&self.new_pointer, &self.old_pointer),
+            self.pointer(),
             self.message
         )
     }
@@ -878,7 +885,6 @@ impl<'v> Walk<'v> {
                         continue;
                     };
                     let merged = &flatten(&self.a, merged, &bp)?;
-                    let _ = bp;
                     self.narrowing_objects(merged, b, a_ptr, b_ptr)?;
                 }
                 return Ok(());
@@ -929,7 +935,6 @@ impl<'v> Walk<'v> {
                         (Value::Object(m), join(&join(b_ptr, key), &i.to_string()))
                     })
                     .collect();
-                let mut parts = vec![a.clone()];
                 let mut best = match self.fitting_arm(a, &arms, a_ptr)? {
                     Ok(i) => {
                         return self.exclusive(key, a, &arms, i, a_ptr, b_ptr);
@@ -938,7 +943,7 @@ impl<'v> Walk<'v> {
                 };
                 let ta = types(a);
                 if ta.len() > 1 {
-                    parts = ta
+                    let parts: Vec<Map<String, Value>> = ta
                         .iter()
                         .filter(|t| !(**t == "integer" && ta.contains("number")))
                         .map(|t| {
@@ -1289,6 +1294,43 @@ impl<'v> Walk<'v> {
         }
     }
 
+    /// A count bound pair (`minLength`/`maxLength`, `minItems`/`maxItems`,
+    /// `minProperties`/`maxProperties`): B's minimum above A's (and above `implied`, the
+    /// minimum A's other keywords already impose), or B's maximum below A's.
+    fn count_bounds(
+        &mut self,
+        kind: Kind,
+        (min_key, max_key): (&str, &str),
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        (a_ptr, b_ptr): (&str, &str),
+        implied: u64,
+    ) {
+        let (amin, bmin) = (uint(a, min_key).unwrap_or(0), uint(b, min_key).unwrap_or(0));
+        if bmin > amin.max(implied) {
+            self.push(
+                kind,
+                &join(a_ptr, min_key),
+                &join(b_ptr, min_key),
+                format!("{min_key} rose from {amin} to {bmin}"),
+                format!("{min_key} fell from {bmin} to {amin}"),
+            );
+        }
+        if let Some(bm) = uint(b, max_key) {
+            let am = uint(a, max_key);
+            if am.is_none_or(|am| bm < am) {
+                let was = am.map_or("none".into(), |m| m.to_string());
+                self.push(
+                    kind,
+                    &join(a_ptr, max_key),
+                    &join(b_ptr, max_key),
+                    format!("{max_key} fell from {was} to {bm}"),
+                    format!("{max_key} rose from {bm} to {was}"),
+                );
+            }
+        }
+    }
+
     fn strings(
         &mut self,
         a: &Map<String, Value>,
@@ -1296,32 +1338,7 @@ impl<'v> Walk<'v> {
         a_ptr: &str,
         b_ptr: &str,
     ) {
-        let (amin, bmin) = (
-            uint(a, "minLength").unwrap_or(0),
-            uint(b, "minLength").unwrap_or(0),
-        );
-        let (amax, bmax) = (uint(a, "maxLength"), uint(b, "maxLength"));
-        if bmin > amin {
-            self.push(
-                LENGTH,
-                &join(a_ptr, "minLength"),
-                &join(b_ptr, "minLength"),
-                format!("minLength rose from {amin} to {bmin}"),
-                format!("minLength fell from {bmin} to {amin}"),
-            );
-        }
-        if let Some(bm) = bmax {
-            if amax.is_none_or(|am| bm < am) {
-                let was = amax.map_or("none".into(), |m| m.to_string());
-                self.push(
-                    LENGTH,
-                    &join(a_ptr, "maxLength"),
-                    &join(b_ptr, "maxLength"),
-                    format!("maxLength fell from {was} to {bm}"),
-                    format!("maxLength rose from {bm} to {was}"),
-                );
-            }
-        }
+        self.count_bounds(LENGTH, ("minLength", "maxLength"), a, b, (a_ptr, b_ptr), 0);
         match (a.get("pattern"), b.get("pattern")) {
             (Some(x), Some(y)) if x != y => {
                 let msg = format!("pattern changed from {x} to {y}");
@@ -1456,32 +1473,14 @@ impl<'v> Walk<'v> {
         a_ptr: &str,
         b_ptr: &str,
     ) -> Result<(), CompatError> {
-        let (amin, bmin) = (
-            uint(a, "minItems").unwrap_or(0),
-            uint(b, "minItems").unwrap_or(0),
+        self.count_bounds(
+            ITEMS_COUNT,
+            ("minItems", "maxItems"),
+            a,
+            b,
+            (a_ptr, b_ptr),
+            0,
         );
-        if bmin > amin {
-            self.push(
-                ITEMS_COUNT,
-                &join(a_ptr, "minItems"),
-                &join(b_ptr, "minItems"),
-                format!("minItems rose from {amin} to {bmin}"),
-                format!("minItems fell from {bmin} to {amin}"),
-            );
-        }
-        if let Some(bm) = uint(b, "maxItems") {
-            let am = uint(a, "maxItems");
-            if am.is_none_or(|am| bm < am) {
-                let was = am.map_or("none".into(), |m| m.to_string());
-                self.push(
-                    ITEMS_COUNT,
-                    &join(a_ptr, "maxItems"),
-                    &join(b_ptr, "maxItems"),
-                    format!("maxItems fell from {was} to {bm}"),
-                    format!("maxItems rose from {bm} to {was}"),
-                );
-            }
-        }
         if b.get("uniqueItems") == Some(&Value::Bool(true))
             && a.get("uniqueItems") != Some(&Value::Bool(true))
         {
@@ -1650,32 +1649,16 @@ impl<'v> Walk<'v> {
                 format!("`{r}` is no longer required"),
             );
         }
-        let (amin, bmin) = (
-            uint(a, "minProperties").unwrap_or(0),
-            uint(b, "minProperties").unwrap_or(0),
+        // Required properties already imply a minimum count.
+        let implied = ar.len() as u64;
+        self.count_bounds(
+            PROPERTY_COUNT,
+            ("minProperties", "maxProperties"),
+            a,
+            b,
+            (a_ptr, b_ptr),
+            implied,
         );
-        if bmin > amin.max(ar.len() as u64) {
-            self.push(
-                PROPERTY_COUNT,
-                &join(a_ptr, "minProperties"),
-                &join(b_ptr, "minProperties"),
-                format!("minProperties rose from {amin} to {bmin}"),
-                format!("minProperties fell from {bmin} to {amin}"),
-            );
-        }
-        if let Some(bm) = uint(b, "maxProperties") {
-            let am = uint(a, "maxProperties");
-            if am.is_none_or(|am| bm < am) {
-                let was = am.map_or("none".into(), |m| m.to_string());
-                self.push(
-                    PROPERTY_COUNT,
-                    &join(a_ptr, "maxProperties"),
-                    &join(b_ptr, "maxProperties"),
-                    format!("maxProperties fell from {was} to {bm}"),
-                    format!("maxProperties rose from {bm} to {was}"),
-                );
-            }
-        }
         let deps = |s: &Map<String, Value>| -> BTreeMap<String, BTreeSet<String>> {
             let mut out = BTreeMap::new();
             for key in ["dependentRequired", "dependencies"] {

@@ -23,6 +23,20 @@ pub fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
+/// Runs the local RabbitMQ's `rabbitmqctl` and asserts that it succeeded.
+pub async fn rabbitmqctl<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) {
+    let out = tokio::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .await
+        .expect("rabbitmqctl runs (the broker tests need the local RabbitMQ's CLI)");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A name prefix unique to this test run and test.
 pub fn unique_prefix(test: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
