@@ -201,8 +201,8 @@ pub enum PublishErrorKind {
         /// The last client error.
         source: lapin::Error,
     },
-    /// The connection stayed down: neither the publish nor its confirm completed in time,
-    /// over every attempt.
+    /// Neither the publish nor its confirm completed within the confirm timeout, over every
+    /// attempt.
     #[error("publishing {message_type} {message_id} to exchange `{exchange}` with routing key `{routing_key}` stalled: no confirm after {attempts} attempt(s) of {timeout:?} each")]
     Stalled {
         /// The message type.

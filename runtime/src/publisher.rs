@@ -41,9 +41,9 @@ pub struct PublisherConfig {
     pub initial_backoff: Duration,
     /// Upper bound of the backoff.
     pub max_backoff: Duration,
-    /// How long a publish may wait for its confirm while the connection is down before it is
-    /// sent again on a new connection (a confirm on a live connection is awaited as long as
-    /// it takes).
+    /// How long a publish waits for its confirm before it is sent again (after recovering or
+    /// replacing the connection when it is down); a confirm that only came late makes a
+    /// duplicate, which consumers deduplicate by message ID.
     pub confirm_timeout: Duration,
     /// Validate each payload against its event's schema before publishing (default: on in
     /// debug builds, off in release builds).
@@ -582,7 +582,7 @@ impl PendingConfirm {
 enum Failure {
     /// The client reported an error.
     Amqp(lapin::Error),
-    /// Nothing happened within `confirm_timeout` while the connection was down.
+    /// No confirm (or publish) within `confirm_timeout`.
     Stalled,
 }
 
@@ -590,28 +590,20 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Amqp(e) => e.fmt(f),
-            Failure::Stalled => f.write_str("no confirm while the connection was down"),
+            Failure::Stalled => f.write_str("no confirm within the confirm timeout"),
         }
     }
 }
 
 impl Publisher {
-    /// Waits for a confirm; gives up (`Stalled`) only when the wait outlasts
-    /// `confirm_timeout` with the connection or channel down, which lapin's recovery may
-    /// never report.
+    /// Waits for a confirm at most `confirm_timeout`. A confirm can be lost without an error
+    /// (lapin's recovery may never report a dead channel, and a recovered channel does not
+    /// resolve confirms of messages published before the failure), so a longer wait is
+    /// `Stalled` and the message is published again: possibly a duplicate, never a loss.
     async fn await_confirm(&self, confirm: PublisherConfirm) -> Result<Confirmation, Failure> {
-        let mut confirm = std::pin::pin!(confirm);
-        loop {
-            match tokio::time::timeout(self.inner.config.confirm_timeout, confirm.as_mut()).await {
-                Ok(r) => return r.map_err(Failure::Amqp),
-                Err(_)
-                    if self.connection().status().connected()
-                        && self.channel().status().connected() =>
-                {
-                    continue
-                }
-                Err(_) => return Err(Failure::Stalled),
-            }
+        match tokio::time::timeout(self.inner.config.confirm_timeout, confirm).await {
+            Ok(r) => r.map_err(Failure::Amqp),
+            Err(_) => Err(Failure::Stalled),
         }
     }
 }
