@@ -3,8 +3,8 @@
 //! Property-based fuzzing of the compatibility engine: random schema pairs from a grammar of
 //! every keyword the engine reads (nested, with local `$ref`s, cycles, odd values where
 //! schemas or numbers belong), each compared in both directions and both policies, and each
-//! compared with itself, which must give no finding. A panic or a self-incompatibility is a
-//! failure: the schema is printed so it can be kept as a regression case.
+//! compared with itself, which must give no finding. A panic or a comparison slower than 5 s is
+//! a failure: the schema is printed so it can be kept as a regression case.
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
@@ -13,6 +13,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use schemactl_codegen::compat::{compare, Mode, Policy, KNOWN_KEYWORDS};
 use serde_json::{json, Map, Value};
+
+/// A comparison slower than this counts as a failure (a hang in the making).
+const SLOW: Duration = Duration::from_secs(5);
 
 /// Every keyword the engine reads; annotations among them get random values too.
 const KEYWORDS: &[&str] = KNOWN_KEYWORDS;
@@ -132,15 +135,24 @@ fn main() {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let (mut pairs, mut errors, mut failures) = (0u64, 0u64, Vec::new());
     let mut reflexive = Vec::new();
+    let mut slowest = (Duration::ZERO, String::new());
     while Instant::now() < deadline && failures.len() < 10 {
         let (a, b) = (schema(&mut rng, 0), schema(&mut rng, 0));
         for policy in [Policy::Strict, Policy::Lenient] {
+            let started = Instant::now();
             let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 let ab = compare(&a, &b, Mode::Full, policy);
                 let aa = compare(&a, &a, Mode::Full, policy);
                 (ab.is_err(), aa)
             }));
             pairs += 1;
+            let took = started.elapsed();
+            if took > slowest.0 {
+                slowest = (took, format!("old {a}\n  new {b}"));
+            }
+            if took > SLOW {
+                failures.push(format!("{took:?} on\n  old {a}\n  new {b}"));
+            }
             match run {
                 Err(_) => failures.push(format!("panic on\n  old {a}\n  new {b}")),
                 Ok((ab_err, Ok(self_findings))) if !self_findings.is_empty() => {
@@ -159,6 +171,11 @@ fn main() {
          {} self-comparisons with a (fail-closed) finding",
         failures.len(),
         reflexive.len()
+    );
+    println!(
+        "slowest pair: {:.1} ms\n  {}",
+        slowest.0.as_secs_f64() * 1e3,
+        slowest.1
     );
     for f in &failures {
         println!("- crash: {f}");

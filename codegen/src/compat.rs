@@ -14,6 +14,7 @@
 //! breaks BACKWARD, because the old schema accepted any value there); `lenient` assumes
 //! writers are generated from the schema and never write undeclared properties.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
@@ -246,6 +247,7 @@ pub fn compare(
     policy: Policy,
 ) -> Result<Vec<Finding>, CompatError> {
     let mut findings = Vec::new();
+    let budget = Cell::new(WORK_BUDGET);
     for &direction in mode.directions() {
         let (a, b, a_side, b_side) = match direction {
             Direction::Backward => (old, new, "old", "new"),
@@ -263,6 +265,7 @@ pub fn compare(
             policy,
             visiting: HashSet::new(),
             depth: 0,
+            budget: &budget,
             raw: Vec::new(),
         };
         walk.narrowing(a, b, "", "")?;
@@ -456,7 +459,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-struct Walk<'v> {
+struct Walk<'v, 'b> {
     a: Doc<'v>,
     b: Doc<'v>,
     policy: Policy,
@@ -466,12 +469,21 @@ struct Walk<'v> {
     /// Nesting of the walk; bounded so recursive schemas whose merged pointers keep growing
     /// end (see [`MAX_DEPTH`]).
     depth: usize,
+    /// Comparisons left before giving up (see [`WORK_BUDGET`]); shared with nested walks.
+    budget: &'b Cell<u64>,
     raw: Vec<Raw>,
 }
 
 /// Deepest nesting compared. Recursive schemas are unrolled this far and assumed to hold
 /// beyond, as the coinductive reading of a revisited pair does.
 const MAX_DEPTH: usize = 48;
+
+/// Subschema comparisons one `compare` call may make. Matching alternatives against
+/// alternatives is a search; nested, self-referencing `anyOf`/`oneOf` can make it
+/// exponential. The conformance suite's costliest pair takes 86 comparisons; random schemas
+/// from the fuzzer reached millions (minutes). Past this budget (well under a second) the
+/// comparison ends in an error instead.
+const WORK_BUDGET: u64 = 5_000;
 
 const TYPES: [&str; 7] = [
     "null", "boolean", "object", "array", "number", "string", "integer",
@@ -782,7 +794,7 @@ fn flatten_at(
     Ok(out)
 }
 
-impl<'v> Walk<'v> {
+impl<'v, 'b> Walk<'v, 'b> {
     fn push(&mut self, kind: Kind, a_ptr: &str, b_ptr: &str, narrowed: String, widened: String) {
         self.raw.push(Raw {
             kind,
@@ -791,6 +803,23 @@ impl<'v> Walk<'v> {
             narrowed_message: narrowed,
             widened_message: widened,
         });
+    }
+
+    /// Counts one comparison against the budget.
+    fn spend(&self, a_ptr: &str) -> Result<(), CompatError> {
+        let left = self.budget.get();
+        if left == 0 {
+            return Err(self.a.error(
+                a_ptr,
+                format!(
+                    "comparing this schema needs more than {WORK_BUDGET} subschema comparisons \
+                     (nested alternatives that refer to themselves); flatten its nested `anyOf`/`oneOf`, \
+                     or set the event's compatibility level to NONE to skip the check"
+                ),
+            ));
+        }
+        self.budget.set(left - 1);
+        Ok(())
     }
 
     /// Records every way `b` rejects a value `a` accepts.
@@ -803,6 +832,7 @@ impl<'v> Walk<'v> {
     ) -> Result<(), CompatError> {
         let (a, a_ptr) = self.a.resolve(a, a_ptr.to_owned())?;
         let (b, b_ptr) = self.b.resolve(b, b_ptr.to_owned())?;
+        self.spend(&a_ptr)?;
         if self.depth >= MAX_DEPTH || !self.visiting.insert((a_ptr.clone(), b_ptr.clone())) {
             return Ok(());
         }
@@ -903,6 +933,7 @@ impl<'v> Walk<'v> {
     ) -> Result<(), CompatError> {
         // Alternatives that merge a `$ref` back to an enclosing schema recurse here without
         // passing through `narrowing`: bound them by the same depth.
+        self.spend(a_ptr)?;
         if self.depth >= MAX_DEPTH {
             return Ok(());
         }
@@ -1112,6 +1143,7 @@ impl<'v> Walk<'v> {
             policy: self.policy,
             visiting: HashSet::new(),
             depth: self.depth,
+            budget: self.budget,
             raw: Vec::new(),
         };
         walk.narrowing(x, y, xp, yp)?;

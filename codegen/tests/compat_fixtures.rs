@@ -68,3 +68,36 @@ fn every_fixture_pair_gives_exactly_its_findings() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Pairs compat-fuzz found taking 8–25 s (nested self-referencing alternatives): each now
+/// ends within the work budget, with findings or the budget's error, in a bounded time.
+#[test]
+fn fuzz_found_slow_pairs_end_within_the_work_budget() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/compat-fuzz");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("testdata/compat-fuzz") {
+        let path = entry.unwrap().path();
+        let pair: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for policy in [Policy::Strict, Policy::Lenient] {
+            let started = std::time::Instant::now();
+            let result = compare(&pair["old"], &pair["new"], Mode::Full, policy);
+            let took = started.elapsed();
+            if let Err(e) = &result {
+                assert!(
+                    !e.message.is_empty(),
+                    "{}: an error says what is wrong",
+                    path.display()
+                );
+            }
+            // Unoptimised test builds are ~10x slower than release; the release build
+            // takes well under a second (see `compat-fuzz`).
+            assert!(
+                took < std::time::Duration::from_secs(20),
+                "{}: {took:?}",
+                path.display()
+            );
+        }
+        seen += 1;
+    }
+    assert!(seen >= 7, "the kept fuzz cases are read");
+}
