@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use schemactl_codegen::compat::{self, CompatRule};
+use schemactl_codegen::docs::{self, DocsModel};
+use schemactl_codegen::output::Ownership;
+use schemactl_codegen::rust::Files;
 use schemactl_codegen::{load, output, rust, Catalog, Diagnostics, LoadOptions, Rule};
 
 /// Schema-first toolchain for events on RabbitMQ.
@@ -90,6 +93,29 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
         format: DiffFormat,
     },
+    /// Write the catalog's docs: a static HTML site (or Markdown) with a page per event
+    /// version and per service, a graph, search and `catalog.json`.
+    Docs {
+        /// Output directory; an existing one must hold docs written before.
+        #[arg(long, default_value = "docs")]
+        out: PathBuf,
+        /// `html`: a self-contained static site; `markdown`: pages readable on GitHub.
+        #[arg(long, value_enum, default_value_t = DocsFormat::Html)]
+        format: DocsFormat,
+        /// Also show each version's diff to the same file at this git ref (its previous
+        /// revision), e.g. `origin/main`.
+        #[arg(long)]
+        against: Option<String>,
+    },
+    /// Print the catalog as an AsyncAPI 3.0 document.
+    Asyncapi {
+        /// Document format.
+        #[arg(long, value_enum, default_value_t = AsyncapiFormat::Yaml)]
+        format: AsyncapiFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List every lint and compatibility rule with its ID, severity or category, and what it
     /// checks.
     Rules,
@@ -130,6 +156,18 @@ enum TopologyFormat {
     /// A RabbitMQ definitions document.
     RabbitmqDefinitions,
     /// schemactl's topology model as JSON.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DocsFormat {
+    Html,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AsyncapiFormat {
+    Yaml,
     Json,
 }
 
@@ -188,6 +226,14 @@ fn main() -> ExitCode {
             deny_warnings,
         } => lint(&cli.catalog, &options, format, deny_warnings),
         Command::Generate { out, check } => generate(&cli.catalog, &options, &out, check),
+        Command::Docs {
+            out,
+            format,
+            against,
+        } => docs(&cli.catalog, &options, &out, format, against.as_deref()),
+        Command::Asyncapi { format, out } => {
+            asyncapi(&cli.catalog, &options, format, out.as_deref())
+        }
         Command::Topology {
             format,
             vhost,
@@ -445,6 +491,11 @@ fn topology(
             return Status::Failed;
         }
     };
+    emit(&text, out)
+}
+
+/// Prints `text`, or writes it atomically to `out`.
+fn emit(text: &str, out: Option<&Path>) -> Status {
     match out {
         None => {
             print!("{text}");
@@ -472,14 +523,36 @@ fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> S
             return Status::Failed;
         }
     };
+    let model = DocsModel::new(&loaded, None);
+    let (site, markdown) = match (
+        docs::site::render(&loaded, &model),
+        docs::markdown::render(&model),
+    ) {
+        (Ok(site), Ok(markdown)) => (site, markdown),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Status::Failed;
+        }
+    };
+    let asyncapi = Files::from([(
+        PathBuf::from(ASYNCAPI_FILE),
+        docs::asyncapi::to_yaml(&docs::asyncapi::document(&loaded)),
+    )]);
     let trees = [
-        (out.join("rust"), files),
-        (out.join("envelope"), schemactl_codegen::envelope::files()),
+        (out.join("rust"), files, Ownership::Marked),
+        (
+            out.join("envelope"),
+            schemactl_codegen::envelope::files(),
+            Ownership::All,
+        ),
+        (out.join("docs"), site, Ownership::All),
+        (out.join("markdown"), markdown, Ownership::All),
+        (out.to_path_buf(), asyncapi, Ownership::Listed),
     ];
     if check {
         let mut stale = Vec::new();
-        for (dir, files) in &trees {
-            match output::check_tree(dir, files) {
+        for (dir, files, ownership) in &trees {
+            match output::check_tree_as(dir, files, *ownership) {
                 Ok(s) => stale.extend(s),
                 Err(e) => {
                     eprintln!("error: cannot read {}: {e}", dir.display());
@@ -488,7 +561,7 @@ fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> S
             }
         }
         if stale.is_empty() {
-            let count: usize = trees.iter().map(|(_, f)| f.len()).sum();
+            let count: usize = trees.iter().map(|(_, f, _)| f.len()).sum();
             eprintln!("{}: up to date ({count} files)", out.display());
             return Status::Ok;
         }
@@ -502,8 +575,8 @@ fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> S
         );
         Status::Failed
     } else {
-        for (dir, files) in &trees {
-            match output::write_tree(dir, files) {
+        for (dir, files, ownership) in &trees {
+            match output::write_tree_as(dir, files, *ownership) {
                 Ok(r) => eprintln!(
                     "{}: {} written, {} unchanged, {} removed",
                     dir.display(),
@@ -519,6 +592,99 @@ fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> S
         }
         Status::Ok
     }
+}
+
+/// Name of the AsyncAPI document `generate` writes beside the other trees.
+const ASYNCAPI_FILE: &str = "asyncapi.yaml";
+
+fn docs(
+    catalog: &Path,
+    options: &LoadOptions,
+    out: &Path,
+    format: DocsFormat,
+    against: Option<&str>,
+) -> Status {
+    let loaded = match load_catalog(catalog, options) {
+        Ok(c) => c,
+        Err(status) => return status,
+    };
+    let previous = match against {
+        None => None,
+        Some(reference) => {
+            let Ok(tmp) = tempfile::tempdir() else {
+                eprintln!("error: cannot create a temporary directory");
+                return Status::BadInput;
+            };
+            match load_at(catalog, reference, options, tmp.path()) {
+                Ok(previous) => previous,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Status::BadInput;
+                }
+            }
+        }
+    };
+    // Only a directory holding docs written before is rewritten (and pruned).
+    let marker = match format {
+        DocsFormat::Html => "index.html",
+        DocsFormat::Markdown => "index.md",
+    };
+    let occupied = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    if occupied && !out.join(marker).is_file() {
+        eprintln!(
+            "error: {} is not empty and holds no {marker}; choose an empty or new directory",
+            out.display()
+        );
+        return Status::BadInput;
+    }
+    let model = DocsModel::new(&loaded, previous.as_ref());
+    let files = match format {
+        DocsFormat::Html => docs::site::render(&loaded, &model),
+        DocsFormat::Markdown => docs::markdown::render(&model),
+    };
+    let files = match files {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Status::Failed;
+        }
+    };
+    match output::write_tree_as(out, &files, Ownership::All) {
+        Ok(r) => {
+            eprintln!(
+                "{}: {} pages and assets ({} written, {} unchanged, {} removed); open {}",
+                out.display(),
+                files.len(),
+                r.written.len(),
+                r.unchanged.len(),
+                r.removed.len(),
+                out.join(marker).display()
+            );
+            Status::Ok
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", out.display());
+            Status::BadInput
+        }
+    }
+}
+
+fn asyncapi(
+    catalog: &Path,
+    options: &LoadOptions,
+    format: AsyncapiFormat,
+    out: Option<&Path>,
+) -> Status {
+    let loaded = match load_catalog(catalog, options) {
+        Ok(c) => c,
+        Err(status) => return status,
+    };
+    let document = docs::asyncapi::document(&loaded);
+    let text = match format {
+        AsyncapiFormat::Yaml => docs::asyncapi::to_yaml(&document),
+        AsyncapiFormat::Json => docs::asyncapi::to_json(&document),
+    };
+    emit(&text, out)
 }
 
 /// Runs git in `dir`; its standard output, or its standard error as the message.
@@ -590,6 +756,25 @@ fn catalog_at(catalog: &Path, reference: &str, into: &Path) -> Result<Option<Pat
     Ok(found.then(|| into.join(&rel)))
 }
 
+/// The catalog as it is at git ref `reference`, extracted into `into` and loaded; `None`
+/// when the ref has no catalog at that path.
+fn load_at(
+    catalog: &Path,
+    reference: &str,
+    options: &LoadOptions,
+    into: &Path,
+) -> Result<Option<Catalog>, String> {
+    let Some(root) = catalog_at(catalog, reference, into)? else {
+        return Ok(None);
+    };
+    load(&root, options).map(Some).map_err(|d| {
+        format!(
+            "the catalog at `{reference}` does not load ({} error(s)); compare with a ref whose catalog lints",
+            d.error_count()
+        )
+    })
+}
+
 fn check(
     catalog: &Path,
     options: &LoadOptions,
@@ -603,18 +788,7 @@ fn check(
     };
     // The working tree's catalog (linted, reported) and the ref's, loaded side by side.
     let (new, old) = std::thread::scope(|scope| {
-        let old = scope.spawn(|| {
-            catalog_at(catalog, reference, tmp.path()).map(|root| {
-                root.map(|root| {
-                    load(&root, options).map_err(|d| {
-                        format!(
-                            "the catalog at `{reference}` does not load ({} error(s)); compare with a ref whose catalog lints",
-                            d.error_count()
-                        )
-                    })
-                })
-            })
-        });
+        let old = scope.spawn(|| load_at(catalog, reference, options, tmp.path()));
         let new = load_catalog(catalog, options);
         (new, old.join())
     });
@@ -623,7 +797,7 @@ fn check(
         Err(status) => return status,
     };
     let old = match old {
-        Ok(Ok(Some(Ok(old)))) => old,
+        Ok(Ok(Some(old))) => old,
         Ok(Ok(None)) => {
             eprintln!(
                 "{}: no catalog at `{reference}`; nothing to compare",
@@ -631,7 +805,7 @@ fn check(
             );
             return Status::Ok;
         }
-        Ok(Ok(Some(Err(e))) | Err(e)) => {
+        Ok(Err(e)) => {
             eprintln!("error: {e}");
             return Status::BadInput;
         }

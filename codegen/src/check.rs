@@ -80,7 +80,7 @@ impl AllowList {
 }
 
 /// The directions a level checks against the previous revision.
-fn mode(level: Compatibility) -> Option<Mode> {
+pub(crate) fn mode(level: Compatibility) -> Option<Mode> {
     match level {
         Compatibility::Backward | Compatibility::BackwardTransitive => Some(Mode::Backward),
         Compatibility::Forward | Compatibility::ForwardTransitive => Some(Mode::Forward),

@@ -13,11 +13,21 @@ pub const SCHEMA_FILE: &str = "envelope.schema.json";
 /// `envelope.schema.json`: the envelope every payload travels in under the `standard`
 /// profile, with `payload` left open (each event's schema constrains it).
 pub fn files() -> Files {
+    Files::from([(PathBuf::from(SCHEMA_FILE), schema_text())])
+}
+
+/// The envelope's JSON Schema, titled `Envelope`.
+pub fn schema() -> serde_json::Value {
     let mut schema = Envelope::json_schema();
     if let Some(object) = schema.as_object_mut() {
         object.insert("title".into(), "Envelope".into());
     }
-    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    schema
+}
+
+/// [`schema`] as the text of `envelope.schema.json`.
+pub fn schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&schema()).unwrap_or_default();
     text.push('\n');
-    Files::from([(PathBuf::from(SCHEMA_FILE), text)])
+    text
 }

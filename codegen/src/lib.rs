@@ -11,6 +11,7 @@ pub mod check;
 pub mod compat;
 pub mod config;
 pub mod diagnostics;
+pub mod docs;
 pub mod envelope;
 pub mod load;
 pub mod model;

@@ -39,8 +39,31 @@ impl std::fmt::Display for Stale {
     }
 }
 
-/// Writes `files` under `out`, touching only what changed.
+/// Which files under a tree's directory belong to the tree: those are removed (or reported
+/// as stale) when generation no longer produces them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// `.rs` files carrying the generated header; hand-written files beside them are kept.
+    Marked,
+    /// Every file under the directory (a docs site, Markdown docs).
+    All,
+    /// Only the files produced now; nothing else is touched.
+    Listed,
+}
+
+/// Writes `files` under `out`, touching only what changed; stale generated Rust files are
+/// removed.
 pub fn write_tree(out: &Path, files: &Files) -> io::Result<WriteReport> {
+    write_tree_as(out, files, Ownership::Marked)
+}
+
+/// Lists how the Rust tree under `out` differs from `files`; empty when it is fresh.
+pub fn check_tree(out: &Path, files: &Files) -> io::Result<Vec<Stale>> {
+    check_tree_as(out, files, Ownership::Marked)
+}
+
+/// [`write_tree`] for a tree owned as `ownership` says.
+pub fn write_tree_as(out: &Path, files: &Files, ownership: Ownership) -> io::Result<WriteReport> {
     let mut report = WriteReport::default();
     for (rel, content) in files {
         let path = out.join(rel);
@@ -51,7 +74,7 @@ pub fn write_tree(out: &Path, files: &Files) -> io::Result<WriteReport> {
         write_atomic(&path, content.as_bytes())?;
         report.written.push(path);
     }
-    for extra in generated_files(out)? {
+    for extra in owned_files(out, ownership)? {
         let rel = extra.strip_prefix(out).unwrap_or(&extra);
         if !files.contains_key(rel) {
             fs::remove_file(&extra)?;
@@ -61,8 +84,8 @@ pub fn write_tree(out: &Path, files: &Files) -> io::Result<WriteReport> {
     Ok(report)
 }
 
-/// Lists how the tree under `out` differs from `files`; empty when it is fresh.
-pub fn check_tree(out: &Path, files: &Files) -> io::Result<Vec<Stale>> {
+/// [`check_tree`] for a tree owned as `ownership` says.
+pub fn check_tree_as(out: &Path, files: &Files, ownership: Ownership) -> io::Result<Vec<Stale>> {
     let mut stale = Vec::new();
     for (rel, content) in files {
         let path = out.join(rel);
@@ -73,7 +96,7 @@ pub fn check_tree(out: &Path, files: &Files) -> io::Result<Vec<Stale>> {
             Err(e) => return Err(e),
         }
     }
-    for extra in generated_files(out)? {
+    for extra in owned_files(out, ownership)? {
         let rel = extra.strip_prefix(out).unwrap_or(&extra);
         if !files.contains_key(rel) {
             stale.push(Stale::Extra(extra));
@@ -98,8 +121,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     })
 }
 
-/// Files under `dir` that carry the generated header.
-fn generated_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+/// Files under `dir` that belong to a tree owned as `ownership` says.
+fn owned_files(dir: &Path, ownership: Ownership) -> io::Result<Vec<PathBuf>> {
+    if ownership == Ownership::Listed {
+        return Ok(Vec::new());
+    }
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -112,8 +138,9 @@ fn generated_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
             let path = entry?.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs")
-                && fs::read_to_string(&path).is_ok_and(|t| t.starts_with(HEADER))
+            } else if ownership == Ownership::All
+                || path.extension().is_some_and(|e| e == "rs")
+                    && fs::read_to_string(&path).is_ok_and(|t| t.starts_with(HEADER))
             {
                 out.push(path);
             }

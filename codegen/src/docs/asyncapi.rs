@@ -1,0 +1,287 @@
+//! The catalog as an AsyncAPI 3.0 document: one channel per event version (the routing key
+//! is its address; AMQP channel bindings 0.3.0 name the exchange), send and receive
+//! operations per service, messages with their payload schemas, examples and the envelope's
+//! headers.
+//!
+//! Payload schemas are the bundled event schemas, with their definitions moved under
+//! `components/schemas` (a `$ref` inside an AsyncAPI document resolves against the document).
+
+use serde_json::{json, Map, Value};
+
+use crate::config::EnvelopeProfile;
+use crate::model::{Catalog, EventVersion};
+use crate::topology;
+
+/// The AsyncAPI version written.
+pub const ASYNCAPI_VERSION: &str = "3.0.0";
+/// The AMQP bindings version written.
+pub const AMQP_BINDINGS_VERSION: &str = "0.3.0";
+
+/// The AsyncAPI 3.0 document of `catalog`.
+pub fn document(catalog: &Catalog) -> Value {
+    let profile = catalog.config.envelope.profile;
+    let plan = topology::plan(catalog);
+    let mut channels = Map::new();
+    let mut operations = Map::new();
+    let mut messages = Map::new();
+    let mut schemas = Map::new();
+    if profile == EnvelopeProfile::Standard {
+        let mut envelope = crate::envelope::schema();
+        if let Some(o) = envelope.as_object_mut() {
+            o.remove("$schema");
+        }
+        schemas.insert("Envelope".into(), envelope);
+    }
+    for v in catalog.versions() {
+        let key = v.message_type.clone();
+        let (payload, definitions) = payload_schema(v, &key);
+        schemas.insert(key.clone(), payload);
+        schemas.extend(definitions);
+        messages.insert(key.clone(), message(v, &key, profile));
+        let exchange = catalog.exchange(&v.exchange);
+        channels.insert(
+            key.clone(),
+            json!({
+                "address": v.routing_key,
+                "title": format!("{} on {}", v.routing_key, v.exchange),
+                "description": format!("{} published to exchange `{}` with routing key `{}`.", key, v.exchange, v.routing_key),
+                "messages": { &key: { "$ref": format!("#/components/messages/{key}") } },
+                "bindings": { "amqp": {
+                    "is": "routingKey",
+                    "exchange": {
+                        "name": v.exchange,
+                        "type": exchange.map_or("topic", |x| x.kind.as_str()),
+                        "durable": exchange.is_none_or(|x| x.durable),
+                        "autoDelete": false,
+                        "vhost": "/",
+                    },
+                    "bindingVersion": AMQP_BINDINGS_VERSION,
+                }},
+            }),
+        );
+        let channel = json!({ "$ref": format!("#/channels/{key}") });
+        let message_ref = json!([{ "$ref": format!("#/channels/{key}/messages/{key}") }]);
+        operations.insert(
+            format!("{}.send.{key}", v.producer),
+            json!({
+                "action": "send",
+                "channel": channel,
+                "title": format!("{} publishes {key}", v.producer),
+                "summary": v.trigger.clone().unwrap_or_else(|| format!("Publish {key}.")),
+                "tags": [{ "name": v.producer }],
+                "messages": message_ref,
+                "bindings": { "amqp": {
+                    "deliveryMode": 2,
+                    "mandatory": true,
+                    "timestamp": true,
+                    "bindingVersion": AMQP_BINDINGS_VERSION,
+                }},
+            }),
+        );
+        for consumer in &v.consumers {
+            let queue = plan.service(consumer).map(|q| q.queue.clone());
+            let mut op = json!({
+                "action": "receive",
+                "channel": channel,
+                "title": format!("{consumer} consumes {key}"),
+                "summary": v.purpose.clone().unwrap_or_else(|| format!("Consume {key}.")),
+                "tags": [{ "name": consumer }],
+                "messages": message_ref,
+                "bindings": { "amqp": { "ack": true, "bindingVersion": AMQP_BINDINGS_VERSION } },
+            });
+            if let (Some(q), Some(o)) = (queue, op.as_object_mut()) {
+                o.insert(
+                    "description".into(),
+                    format!(
+                        "Delivered through queue `{q}`, bound to `{}` with key `{}`.",
+                        v.exchange, v.routing_key
+                    )
+                    .into(),
+                );
+            }
+            operations.insert(format!("{consumer}.receive.{key}"), op);
+        }
+    }
+    let info = &catalog.config.catalog;
+    json!({
+        "asyncapi": ASYNCAPI_VERSION,
+        "info": {
+            "title": format!("{} events", info.name),
+            "version": info.version,
+            "description": info.description.clone().unwrap_or_default(),
+            "tags": catalog.services.keys().map(|s| json!({ "name": s })).collect::<Vec<_>>(),
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "rabbitmq": {
+                "host": "localhost:5672",
+                "protocol": "amqp",
+                "protocolVersion": "0.9.1",
+                "description": "The RabbitMQ broker the catalog's topology is declared on.",
+            }
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {
+            "schemas": schemas,
+            "messages": messages,
+        },
+    })
+}
+
+/// `document` as YAML.
+pub fn to_yaml(document: &Value) -> String {
+    serde_yaml_ng::to_string(document).unwrap_or_default()
+}
+
+/// `document` as pretty JSON.
+pub fn to_json(document: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(document).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// The event's bundled schema with references rewritten into `components/schemas`, and its
+/// definitions as components named `<key>.<Definition>`.
+fn payload_schema(v: &EventVersion, key: &str) -> (Value, Map<String, Value>) {
+    let mut schema = v.resolved.clone();
+    let mut definitions = Map::new();
+    if let Some(o) = schema.as_object_mut() {
+        for k in ["$schema", "$id", "x-event", "examples"] {
+            o.remove(k);
+        }
+        if let Some(Value::Object(defs)) = o.remove("definitions") {
+            for (name, def) in defs {
+                definitions.insert(format!("{key}.{name}"), def);
+            }
+        }
+    }
+    rewrite_refs(&mut schema, key);
+    for def in definitions.values_mut() {
+        rewrite_refs(def, key);
+    }
+    (schema, definitions)
+}
+
+fn rewrite_refs(value: &mut Value, key: &str) {
+    match value {
+        Value::Object(o) => {
+            if let Some(Value::String(r)) = o.get_mut("$ref") {
+                if r == "#" {
+                    *r = format!("#/components/schemas/{key}");
+                } else if let Some(name) = r.strip_prefix("#/definitions/") {
+                    *r = format!("#/components/schemas/{key}.{name}");
+                }
+            }
+            for (k, v) in o.iter_mut() {
+                // `const`, `enum`, `default` and `examples` hold data, not schemas.
+                if !matches!(k.as_str(), "const" | "enum" | "default" | "examples") {
+                    rewrite_refs(v, key);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_refs(v, key)),
+        _ => {}
+    }
+}
+
+fn message(v: &EventVersion, key: &str, profile: EnvelopeProfile) -> Value {
+    let payload_ref = json!({ "$ref": format!("#/components/schemas/{key}") });
+    let traceparent = json!({
+        "type": "string",
+        "description": "W3C trace context of the publishing span.",
+        "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+    });
+    let (content_type, headers, payload) = match profile {
+        EnvelopeProfile::Standard => (
+            "application/json",
+            json!({
+                "type": "object",
+                "properties": {
+                    "traceparent": traceparent,
+                    "x-tenant-id": { "type": "string", "description": "The envelope's tenantId, when set." },
+                },
+            }),
+            json!({
+                "allOf": [
+                    { "$ref": "#/components/schemas/Envelope" },
+                    {
+                        "type": "object",
+                        "properties": {
+                            "messageType": { "const": key },
+                            "payload": payload_ref,
+                        },
+                    },
+                ],
+            }),
+        ),
+        EnvelopeProfile::CloudeventsBinary => {
+            let attr = |d: &str| json!({ "type": "string", "description": d });
+            (
+                "application/json",
+                json!({
+                    "type": "object",
+                    "required": ["cloudEvents_specversion", "cloudEvents_id", "cloudEvents_type", "cloudEvents_source"],
+                    "properties": {
+                        "traceparent": traceparent,
+                        "cloudEvents_specversion": { "const": "1.0" },
+                        "cloudEvents_id": attr("The message ID."),
+                        "cloudEvents_type": { "const": key },
+                        "cloudEvents_source": attr("The producing service."),
+                        "cloudEvents_time": attr("When the event happened (RFC 3339)."),
+                        "cloudEvents_correlationid": attr("Correlation ID."),
+                        "cloudEvents_causationid": attr("Causation ID."),
+                        "cloudEvents_tenantid": attr("Tenant ID."),
+                        "cloudEvents_partitionkey": attr("Partition key."),
+                        "cloudEvents_envelopeversion": attr("Envelope version."),
+                    },
+                }),
+                payload_ref,
+            )
+        }
+        EnvelopeProfile::CloudeventsStructured => (
+            "application/cloudevents+json",
+            json!({ "type": "object", "properties": { "traceparent": traceparent } }),
+            json!({
+                "type": "object",
+                "required": ["specversion", "id", "type", "source", "data"],
+                "properties": {
+                    "specversion": { "const": "1.0" },
+                    "id": { "type": "string" },
+                    "type": { "const": key },
+                    "source": { "type": "string" },
+                    "time": { "type": "string", "format": "date-time" },
+                    "datacontenttype": { "const": "application/json" },
+                    "data": payload_ref,
+                },
+            }),
+        ),
+    };
+    let examples: Vec<Value> = v
+        .examples
+        .iter()
+        .enumerate()
+        .map(|(i, example)| {
+            json!({
+                "name": format!("example-{i}"),
+                "summary": format!("Example {i} of {key}"),
+                "payload": super::sample_body(profile, &v.message_type, &v.producer, example),
+            })
+        })
+        .collect();
+    let mut description = v.description.clone().unwrap_or_default();
+    if let Some(note) = &v.deprecated {
+        description = format!("**Deprecated.** {note}\n\n{description}");
+    }
+    json!({
+        "name": key,
+        "title": format!("{} v{}", v.name, v.version),
+        "summary": v.trigger.clone().unwrap_or_else(|| v.description.clone().unwrap_or_default()),
+        "description": description,
+        "contentType": content_type,
+        "headers": headers,
+        "payload": payload,
+        "examples": examples,
+        "bindings": { "amqp": { "messageType": key, "bindingVersion": AMQP_BINDINGS_VERSION } },
+    })
+}

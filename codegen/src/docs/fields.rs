@@ -1,0 +1,354 @@
+//! The field table of an event version: every property of its bundled schema, nested ones
+//! flattened to paths (`lines[].sku`), with the Rust type the generator gives it, whether it
+//! is required, its constraints and its description.
+
+use std::collections::BTreeSet;
+
+use heck::ToUpperCamelCase;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One row of a field table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Field {
+    /// Path from the payload root: `customer.address.city`, `lines[].sku`.
+    pub path: String,
+    /// Nesting depth (0 for top-level properties).
+    pub depth: usize,
+    /// The Rust type of the generated field, as typify names it.
+    pub rust_type: String,
+    /// Whether the property is required by its object.
+    pub required: bool,
+    /// Constraints in schema terms: `format: uuid`, `maxLength: 64`, `enum: a | b`.
+    pub constraints: Vec<String>,
+    /// The property's description.
+    pub description: Option<String>,
+}
+
+/// Nesting followed at most; deeper (or recursive) fields end the path.
+const MAX_DEPTH: usize = 8;
+
+/// The field table of `schema` (a bundled event schema whose references are `#` or
+/// `#/definitions/<Name>`); `type_name` is the Rust name of its root type.
+pub fn fields(schema: &Value, type_name: &str) -> Vec<Field> {
+    let mut rows = Vec::new();
+    let mut table = Table {
+        root: schema,
+        rows: &mut rows,
+        on_path: BTreeSet::new(),
+    };
+    if let Some(obj) = schema.as_object() {
+        table.object(obj, "", type_name, 0);
+    }
+    rows
+}
+
+struct Table<'a> {
+    root: &'a Value,
+    rows: &'a mut Vec<Field>,
+    /// Definitions being expanded on the current path, so recursive types end.
+    on_path: BTreeSet<String>,
+}
+
+impl<'a> Table<'a> {
+    fn object(&mut self, obj: &'a Map<String, Value>, prefix: &str, parent: &str, depth: usize) {
+        let Some(Value::Object(props)) = obj.get("properties") else {
+            return;
+        };
+        let required: BTreeSet<&str> = obj
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for (name, prop) in props {
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            let is_required = required.contains(name.as_str());
+            let hint = format!("{parent}{}", name.to_upper_camel_case());
+            let mut rust_type = rust_type(prop, &hint);
+            if !is_required && !rust_type.starts_with("Option<") && !has_default(prop) {
+                rust_type = format!("Option<{rust_type}>");
+            }
+            let (target, def) = self.deref(prop);
+            self.rows.push(Field {
+                path: path.clone(),
+                depth,
+                rust_type,
+                required: is_required,
+                constraints: constraints(target),
+                description: description(prop).or_else(|| description(target)),
+            });
+            self.nested(target, def, &path, &hint, depth);
+        }
+    }
+
+    /// Descends into an object, or into the items of an array, under `path`.
+    fn nested(
+        &mut self,
+        schema: &'a Value,
+        def: Option<String>,
+        path: &str,
+        hint: &str,
+        depth: usize,
+    ) {
+        if depth + 1 >= MAX_DEPTH {
+            return;
+        }
+        if let Some(d) = &def {
+            if !self.on_path.insert(d.clone()) {
+                return;
+            }
+        }
+        let name = def.as_deref().unwrap_or(hint).to_owned();
+        if let Some(obj) = schema.as_object() {
+            if obj.contains_key("properties") {
+                self.object(obj, path, &name, depth + 1);
+            } else if let Some(items) = obj.get("items").filter(|i| i.is_object()) {
+                let (target, item_def) = self.deref(items);
+                let item_hint = format!("{name}Item");
+                self.nested(target, item_def, &format!("{path}[]"), &item_hint, depth);
+            }
+        }
+        if let Some(d) = def {
+            self.on_path.remove(&d);
+        }
+    }
+
+    /// Follows a `$ref` to a definition of the bundle: the target and the definition's name.
+    fn deref(&self, schema: &'a Value) -> (&'a Value, Option<String>) {
+        let Some(reference) = schema.get("$ref").and_then(Value::as_str) else {
+            return (schema, None);
+        };
+        let pointer = reference.strip_prefix('#').unwrap_or(reference);
+        match self.root.pointer(pointer) {
+            Some(target) => (target, definition_name(reference)),
+            None => (schema, None),
+        }
+    }
+}
+
+fn description(schema: &Value) -> Option<String> {
+    schema
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn has_default(schema: &Value) -> bool {
+    schema.get("default").is_some()
+}
+
+fn definition_name(reference: &str) -> Option<String> {
+    reference
+        .strip_prefix("#/definitions/")
+        .or_else(|| reference.strip_prefix("#/$defs/"))
+        .map(|n| n.to_upper_camel_case())
+}
+
+/// The Rust type typify generates for `schema`; `hint` names inline types that need one
+/// (the parent type's name followed by the property's).
+pub fn rust_type(schema: &Value, hint: &str) -> String {
+    let Some(obj) = schema.as_object() else {
+        return match schema {
+            Value::Bool(false) => "!".to_owned(),
+            _ => "serde_json::Value".to_owned(),
+        };
+    };
+    if let Some(reference) = obj.get("$ref").and_then(Value::as_str) {
+        return definition_name(reference).unwrap_or_else(|| "Self".to_owned());
+    }
+    if ["enum", "oneOf", "anyOf", "allOf"]
+        .iter()
+        .any(|k| obj.contains_key(*k))
+    {
+        return hint.to_owned();
+    }
+    let types: Vec<&str> = match obj.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let non_null: Vec<&str> = types.iter().copied().filter(|t| *t != "null").collect();
+    let inner = match non_null.as_slice() {
+        ["string"] => string_type(obj, hint),
+        ["integer"] => integer_type(obj),
+        ["number"] => "f64".to_owned(),
+        ["boolean"] => "bool".to_owned(),
+        ["array"] => {
+            let item = obj
+                .get("items")
+                .map(|i| rust_type(i, &format!("{hint}Item")))
+                .unwrap_or_else(|| "serde_json::Value".to_owned());
+            format!("Vec<{item}>")
+        }
+        ["object"] if obj.contains_key("properties") => hint.to_owned(),
+        ["object"] => match obj.get("additionalProperties") {
+            Some(v @ Value::Object(_)) => {
+                format!("HashMap<String, {}>", rust_type(v, &format!("{hint}Value")))
+            }
+            _ => "serde_json::Map<String, serde_json::Value>".to_owned(),
+        },
+        [] => "serde_json::Value".to_owned(),
+        _ => hint.to_owned(),
+    };
+    if types.contains(&"null") && !non_null.is_empty() {
+        format!("Option<{inner}>")
+    } else {
+        inner
+    }
+}
+
+fn string_type(obj: &Map<String, Value>, hint: &str) -> String {
+    if ["pattern", "minLength", "maxLength"]
+        .iter()
+        .any(|k| obj.contains_key(*k))
+    {
+        return hint.to_owned();
+    }
+    match obj.get("format").and_then(Value::as_str) {
+        Some("uuid") => "uuid::Uuid",
+        Some("date-time") => "chrono::DateTime<chrono::Utc>",
+        Some("date") => "chrono::NaiveDate",
+        Some("ipv4") => "std::net::Ipv4Addr",
+        Some("ipv6") => "std::net::Ipv6Addr",
+        _ => "String",
+    }
+    .to_owned()
+}
+
+fn integer_type(obj: &Map<String, Value>) -> String {
+    let format = obj.get("format").and_then(Value::as_str);
+    if let Some(
+        f @ ("int8" | "int16" | "int32" | "int64" | "uint8" | "uint16" | "uint32" | "uint64"),
+    ) = format
+    {
+        return f.replace("int", "i").replace("ui", "u");
+    }
+    let min = obj
+        .get("minimum")
+        .or_else(|| obj.get("exclusiveMinimum"))
+        .and_then(Value::as_f64);
+    if min.is_some_and(|m| m >= 0.0) {
+        "u64".to_owned()
+    } else {
+        "i64".to_owned()
+    }
+}
+
+/// The constraints of `schema`, one `keyword: value` string each.
+pub fn constraints(schema: &Value) -> Vec<String> {
+    let Some(obj) = schema.as_object() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for key in [
+        "format",
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "exclusiveMinimum",
+        "maximum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "minProperties",
+        "maxProperties",
+        "const",
+        "default",
+    ] {
+        if let Some(v) = obj.get(key) {
+            out.push(format!("{key}: {}", scalar(v)));
+        }
+    }
+    if let Some(Value::Array(values)) = obj.get("enum") {
+        let shown: Vec<String> = values.iter().map(scalar).collect();
+        out.push(format!("enum: {}", shown.join(" | ")));
+    }
+    if let Some(Value::Array(items)) = obj.get("items").and_then(|i| i.get("enum")) {
+        let shown: Vec<String> = items.iter().map(scalar).collect();
+        out.push(format!("items enum: {}", shown.join(" | ")));
+    }
+    if obj.get("additionalProperties") == Some(&Value::Bool(false)) {
+        out.push("additionalProperties: false".to_owned());
+    }
+    out
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nested_objects_arrays_and_definitions_become_paths() {
+        let schema = json!({
+            "type": "object",
+            "required": ["id", "lines"],
+            "properties": {
+                "id": {"type": "string", "format": "uuid", "description": "The id."},
+                "note": {"type": ["string", "null"], "maxLength": 10},
+                "lines": {"type": "array", "items": {"$ref": "#/definitions/Line"}},
+                "next": {"$ref": "#"}
+            },
+            "definitions": {
+                "Line": {
+                    "type": "object",
+                    "required": ["sku"],
+                    "properties": {
+                        "sku": {"type": "string", "description": "Stock unit."},
+                        "qty": {"type": "integer", "minimum": 1},
+                        "kind": {"enum": ["a", "b"]}
+                    }
+                }
+            }
+        });
+        let rows = fields(&schema, "Order");
+        let shown: Vec<(&str, &str, bool)> = rows
+            .iter()
+            .map(|f| (f.path.as_str(), f.rust_type.as_str(), f.required))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("id", "uuid::Uuid", true),
+                ("note", "Option<OrderNote>", false),
+                ("lines", "Vec<Line>", true),
+                ("lines[].sku", "String", true),
+                ("lines[].qty", "Option<u64>", false),
+                ("lines[].kind", "Option<LineKind>", false),
+                ("next", "Option<Self>", false),
+            ]
+        );
+        assert_eq!(rows[0].constraints, ["format: uuid"]);
+        assert_eq!(rows[0].description.as_deref(), Some("The id."));
+        assert_eq!(rows[5].constraints, ["enum: a | b"]);
+        assert_eq!(rows[3].depth, 1);
+    }
+
+    #[test]
+    fn recursive_definitions_end() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"tree": {"$ref": "#/definitions/Node"}},
+            "definitions": {"Node": {"type": "object", "properties": {
+                "children": {"type": "array", "items": {"$ref": "#/definitions/Node"}}
+            }}}
+        });
+        let rows = fields(&schema, "T");
+        let paths: Vec<&str> = rows.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["tree", "tree.children"]);
+    }
+}

@@ -1,0 +1,278 @@
+//! The static HTML site: handlebars templates embedded in the binary, every link relative so
+//! the site works from `file://` and from any sub-path of a web server, no network needed.
+//!
+//! Layout: `index.html`, `events/<Name>/v<N>.html` and `events/<Name>/latest.html`,
+//! `services/<name>.html`, `graph.html` + `graph.svg`, `catalog.json`,
+//! `envelope.schema.json`, `assets/`.
+
+use std::path::PathBuf;
+
+use handlebars::Handlebars;
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::{graph, sample_body, DocsModel, VersionView, SAMPLE_ID, SAMPLE_TIME};
+use crate::config::EnvelopeProfile;
+use crate::model::Catalog;
+use crate::rust::Files;
+
+const LAYOUT: &str = include_str!("../../templates/site/layout.hbs");
+const INDEX: &str = include_str!("../../templates/site/index.hbs");
+const ENTRY: &str = include_str!("../../templates/site/entry.hbs");
+const EVENT: &str = include_str!("../../templates/site/event.hbs");
+const SERVICE: &str = include_str!("../../templates/site/service.hbs");
+const GRAPH: &str = include_str!("../../templates/site/graph.hbs");
+const STYLE: &str = include_str!("../../templates/site/style.css");
+const SEARCH: &str = include_str!("../../templates/site/search.js");
+
+/// Why the site could not be rendered: a template failed (a bug, reported rather than
+/// panicking).
+#[derive(Debug, thiserror::Error)]
+#[error("rendering {page}: {message}")]
+pub struct RenderError {
+    /// The page being rendered.
+    pub page: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+fn registry() -> Result<Handlebars<'static>, RenderError> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    for (name, text) in [
+        ("layout", LAYOUT),
+        ("index", INDEX),
+        ("entry", ENTRY),
+        ("event", EVENT),
+        ("service", SERVICE),
+        ("graph", GRAPH),
+    ] {
+        hb.register_template_string(name, text)
+            .map_err(|e| RenderError {
+                page: format!("template {name}"),
+                message: e.to_string(),
+            })?;
+    }
+    Ok(hb)
+}
+
+/// A page: its path, its title and the relative path back to the site root.
+struct Page<'a> {
+    path: String,
+    title: &'a str,
+    root: &'static str,
+    canonical: Option<String>,
+}
+
+impl Page<'_> {
+    fn render(
+        &self,
+        hb: &Handlebars<'_>,
+        template: &str,
+        mut data: Value,
+        model: &DocsModel,
+    ) -> Result<(PathBuf, String), RenderError> {
+        let err = |e: handlebars::RenderError| RenderError {
+            page: self.path.clone(),
+            message: e.to_string(),
+        };
+        if let Value::Object(m) = &mut data {
+            m.insert("root".into(), self.root.into());
+            m.insert("catalog".into(), json!(model.catalog));
+        }
+        let body = hb.render(template, &data).map_err(err)?;
+        let page = json!({
+            "root": self.root,
+            "title": self.title,
+            "catalog": model.catalog,
+            "canonical": self.canonical,
+            "body": body,
+        });
+        let html = hb.render("layout", &page).map_err(err)?;
+        Ok((PathBuf::from(&self.path), html))
+    }
+}
+
+/// Renders the site of `catalog` from its docs `model`.
+pub fn render(catalog: &Catalog, model: &DocsModel) -> Result<Files, RenderError> {
+    let hb = registry()?;
+    let mut files = Files::new();
+
+    let index = Page {
+        path: "index.html".into(),
+        title: "Events",
+        root: "",
+        canonical: None,
+    };
+    let (path, html) = index.render(&hb, "index", to_value(model), model)?;
+    files.insert(path, html);
+
+    let profile = catalog.config.envelope.profile;
+    let pages: Vec<(PathBuf, String)> = model
+        .versions
+        .par_iter()
+        .map(|v| -> Result<Vec<(PathBuf, String)>, RenderError> {
+            let mut data = to_value(v);
+            if let Value::Object(m) = &mut data {
+                m.insert("envelope".into(), to_value(&envelope_sample(profile, v)));
+            }
+            let page = Page {
+                path: format!("{}.html", v.summary.page),
+                title: &v.summary.message_type,
+                root: "../../",
+                canonical: None,
+            };
+            let mut out = vec![page.render(&hb, "event", data.clone(), model)?];
+            if v.summary.latest {
+                let alias = Page {
+                    path: format!("events/{}/latest.html", v.summary.name),
+                    canonical: Some(format!("v{}.html", v.summary.version)),
+                    ..page
+                };
+                out.push(alias.render(&hb, "event", data, model)?);
+            }
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    files.extend(pages);
+
+    for s in &model.services {
+        let related: Vec<_> = model
+            .versions
+            .iter()
+            .map(|v| &v.summary)
+            .filter(|e| e.producer == s.name || e.consumers.contains(&s.name))
+            .cloned()
+            .collect();
+        let mut data = to_value(s);
+        if let Value::Object(m) = &mut data {
+            m.insert("graph".into(), graph::svg(&related, "../").into());
+        }
+        let page = Page {
+            path: format!("{}.html", s.page),
+            title: &s.name,
+            root: "../",
+            canonical: None,
+        };
+        let (path, html) = page.render(&hb, "service", data, model)?;
+        files.insert(path, html);
+    }
+
+    let all: Vec<_> = model.versions.iter().map(|v| v.summary.clone()).collect();
+    let page = Page {
+        path: "graph.html".into(),
+        title: "Graph",
+        root: "",
+        canonical: None,
+    };
+    let (path, html) = page.render(
+        &hb,
+        "graph",
+        json!({ "graph": graph::svg(&all, "") }),
+        model,
+    )?;
+    files.insert(path, html);
+    files.insert("graph.svg".into(), graph::svg(&all, ""));
+    files.insert("catalog.json".into(), pretty(&model.index_json()));
+    files.insert(
+        "envelope.schema.json".into(),
+        crate::envelope::schema_text(),
+    );
+    files.insert("assets/style.css".into(), STYLE.to_owned());
+    files.insert("assets/search.js".into(), SEARCH.to_owned());
+    Ok(files)
+}
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// How an event version travels: the AMQP properties and headers a publisher sets and the
+/// body, for the catalog's envelope profile, with the first example as payload.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvelopeSample {
+    /// One sentence about the profile.
+    pub summary: &'static str,
+    /// AMQP properties and headers.
+    pub properties: Vec<NameValue>,
+    /// The body, pretty-printed.
+    pub body: String,
+}
+
+/// A name and a value.
+#[derive(Debug, Clone, Serialize)]
+pub struct NameValue {
+    /// Name.
+    pub name: String,
+    /// Value.
+    pub value: String,
+}
+
+const SAMPLE_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// The envelope sample of `v` in `profile`.
+pub fn envelope_sample(profile: EnvelopeProfile, v: &VersionView) -> EnvelopeSample {
+    let payload: Value = v
+        .examples
+        .first()
+        .and_then(|e| serde_json::from_str(e).ok())
+        .unwrap_or_else(|| json!({}));
+    let s = &v.summary;
+    let nv = |name: &str, value: &str| NameValue {
+        name: name.to_owned(),
+        value: value.to_owned(),
+    };
+    let mut properties = vec![
+        nv("exchange", &s.exchange),
+        nv("routing_key", &s.routing_key),
+        nv("delivery_mode", "2 (persistent)"),
+        nv("message_id", SAMPLE_ID),
+        nv("type", &s.message_type),
+        nv("app_id", &s.producer),
+        nv("timestamp", SAMPLE_TIME),
+        nv("headers.traceparent", SAMPLE_TRACEPARENT),
+    ];
+    let (summary, content_type) = match profile {
+        EnvelopeProfile::Standard => (
+            "The standard envelope: a JSON body with identity, type, provenance and correlation around the payload.",
+            "application/json",
+        ),
+        EnvelopeProfile::CloudeventsBinary => {
+            for (name, value) in [
+                ("specversion", "1.0"),
+                ("id", SAMPLE_ID),
+                ("type", &s.message_type),
+                ("source", &s.producer),
+                ("time", SAMPLE_TIME),
+                ("envelopeversion", schemactl_runtime::envelope::ENVELOPE_VERSION),
+            ] {
+                properties.push(nv(&format!("headers.cloudEvents_{name}"), value));
+            }
+            (
+                "CloudEvents 1.0 in binary content mode: the payload is the body, the event's attributes are `cloudEvents_*` headers.",
+                "application/json",
+            )
+        }
+        EnvelopeProfile::CloudeventsStructured => (
+            "CloudEvents 1.0 in structured content mode: one JSON body with the attributes and the payload as `data`.",
+            "application/cloudevents+json",
+        ),
+    };
+    let body = sample_body(profile, &s.message_type, &s.producer, &payload);
+    properties.insert(2, nv("content_type", content_type));
+    EnvelopeSample {
+        summary,
+        properties,
+        body: serde_json::to_string_pretty(&body).unwrap_or_default(),
+    }
+}
