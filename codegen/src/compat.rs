@@ -247,7 +247,7 @@ pub fn compare(
     policy: Policy,
 ) -> Result<Vec<Finding>, CompatError> {
     let mut findings = Vec::new();
-    let budget = Cell::new(WORK_BUDGET);
+    let budget = Cell::new(work_budget(old, new));
     for &direction in mode.directions() {
         let (a, b, a_side, b_side) = match direction {
             Direction::Backward => (old, new, "old", "new"),
@@ -478,12 +478,27 @@ struct Walk<'v, 'b> {
 /// beyond, as the coinductive reading of a revisited pair does.
 const MAX_DEPTH: usize = 48;
 
-/// Subschema comparisons one `compare` call may make. Matching alternatives against
-/// alternatives is a search; nested, self-referencing `anyOf`/`oneOf` can make it
-/// exponential. The conformance suite's costliest pair takes 86 comparisons; random schemas
-/// from the fuzzer reached millions (minutes). Past this budget (well under a second) the
-/// comparison ends in an error instead.
-const WORK_BUDGET: u64 = 5_000;
+/// Subschema comparisons one `compare` call may make, besides [`WORK_PER_NODE`] per object
+/// in either schema. Matching alternatives against alternatives is a search; nested,
+/// self-referencing `anyOf`/`oneOf` can make it exponential. The conformance suite's
+/// costliest pair takes 86 comparisons, a plain schema about two per subschema; random
+/// schemas from the fuzzer reached millions (minutes). Past the budget (about a second at
+/// worst) the comparison ends in an error instead.
+const WORK_BUDGET: u64 = 2_000;
+/// Comparisons allowed per object node of the two schemas: large schemas get room to be
+/// walked, exponential searches do not.
+const WORK_PER_NODE: u64 = 8;
+
+fn work_budget(old: &Value, new: &Value) -> u64 {
+    fn objects(v: &Value) -> u64 {
+        match v {
+            Value::Object(o) => 1 + o.values().map(objects).sum::<u64>(),
+            Value::Array(a) => a.iter().map(objects).sum(),
+            _ => 0,
+        }
+    }
+    WORK_BUDGET + WORK_PER_NODE * (objects(old) + objects(new))
+}
 
 const TYPES: [&str; 7] = [
     "null", "boolean", "object", "array", "number", "string", "integer",
@@ -811,11 +826,10 @@ impl<'v, 'b> Walk<'v, 'b> {
         if left == 0 {
             return Err(self.a.error(
                 a_ptr,
-                format!(
-                    "comparing this schema needs more than {WORK_BUDGET} subschema comparisons \
-                     (nested alternatives that refer to themselves); flatten its nested `anyOf`/`oneOf`, \
-                     or set the event's compatibility level to NONE to skip the check"
-                ),
+                "comparing this schema takes more subschema comparisons than its size allows \
+                 (nested alternatives that refer to themselves); flatten its nested `anyOf`/`oneOf`, \
+                 or set the event's compatibility level to NONE to skip the check"
+                    .to_owned(),
             ));
         }
         self.budget.set(left - 1);

@@ -70,7 +70,8 @@ fn every_fixture_pair_gives_exactly_its_findings() {
 }
 
 /// Pairs compat-fuzz found taking 8–25 s (nested self-referencing alternatives): each now
-/// ends within the work budget, with findings or the budget's error, in a bounded time.
+/// ends within the work budget (under a second in a release build), with findings or the
+/// budget's error.
 #[test]
 fn fuzz_found_slow_pairs_end_within_the_work_budget() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/compat-fuzz");
@@ -99,5 +100,5 @@ fn fuzz_found_slow_pairs_end_within_the_work_budget() {
         }
         seen += 1;
     }
-    assert!(seen >= 7, "the kept fuzz cases are read");
+    assert!(seen >= 8, "the kept fuzz cases are read");
 }
