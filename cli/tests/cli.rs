@@ -143,12 +143,117 @@ fn generate_then_check_names_stale_files() {
     )
     .unwrap();
     std::fs::remove_file(out.path().join("rust/hr/employee_hired_v1.rs")).unwrap();
+    std::fs::write(out.path().join("docs/index.html"), "edited").unwrap();
+    std::fs::write(out.path().join("docs/stray.html"), "left over").unwrap();
+    std::fs::remove_file(out.path().join("asyncapi.yaml")).unwrap();
     let o = schemactl(&["generate", "--out", dir, "--check"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("user_registered_v2.rs: out of date"), "{err}");
     assert!(err.contains("employee_hired_v1.rs: missing"), "{err}");
-    assert!(err.contains("2 stale file(s)"), "{err}");
+    assert!(err.contains("docs/index.html: out of date"), "{err}");
+    assert!(
+        err.contains("docs/stray.html: no longer generated"),
+        "{err}"
+    );
+    assert!(err.contains("asyncapi.yaml: missing"), "{err}");
+    assert!(err.contains("5 stale file(s)"), "{err}");
+    // Generating again repairs all of it.
+    assert_eq!(
+        schemactl(&["generate", "--out", dir]).status.code(),
+        Some(0)
+    );
+    assert!(!out.path().join("docs/stray.html").exists());
+    assert_eq!(
+        schemactl(&["generate", "--out", dir, "--check"])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn docs_writes_a_site_or_markdown_and_keeps_out_of_foreign_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let site_arg = site.to_str().unwrap();
+    let o = schemactl(&["docs", "--out", site_arg]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for page in [
+        "index.html",
+        "events/UserRegistered/v2.html",
+        "events/UserRegistered/latest.html",
+        "services/user-service.html",
+        "graph.svg",
+        "catalog.json",
+        "assets/search.js",
+    ] {
+        assert!(site.join(page).is_file(), "{page}");
+    }
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(site.join("catalog.json")).unwrap()).unwrap();
+    assert_eq!(index["events"].as_array().unwrap().len(), 23);
+    // Rewriting prunes what is no longer generated.
+    std::fs::write(site.join("events/Gone.html"), "old").unwrap();
+    let o = schemactl(&["docs", "--out", site_arg]);
+    assert!(stderr(&o).contains("0 written"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 removed"), "{}", stderr(&o));
+
+    let md = tmp.path().join("md");
+    let o = schemactl(&[
+        "docs",
+        "--format",
+        "markdown",
+        "--out",
+        md.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(md.join("events/UserRegistered/v1.md").is_file());
+
+    // A directory holding something else is not written into.
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let o = schemactl(&["docs", "--out", foreign.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("holds no index.html"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
+}
+
+#[test]
+fn docs_fail_on_an_example_that_does_not_validate_naming_event_example_and_pointer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("site");
+    let o = schemactl(&[
+        "--catalog",
+        &fixture("example-invalid"),
+        "docs",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("Thing.v1.json"), "{err}");
+    assert!(err.contains("/examples/0/id"), "{err}");
+    assert!(!out.exists(), "nothing is written");
+}
+
+#[test]
+fn asyncapi_prints_yaml_or_json() {
+    let o = schemactl(&["asyncapi"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("asyncapi: 3.0.0\n"));
+    let o = schemactl(&["asyncapi", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    assert_eq!(
+        doc["channels"]["UserRegistered.v2"]["address"],
+        "user.registered.v2"
+    );
+    // The committed document is what the command prints.
+    let o = schemactl(&["asyncapi"]);
+    let committed = std::fs::read(repo().join("generated/asyncapi.yaml")).unwrap();
+    assert_eq!(o.stdout, committed);
 }
 
 #[test]
