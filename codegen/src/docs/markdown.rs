@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use handlebars::{handlebars_helper, Handlebars};
+use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::site::RenderError;
@@ -86,10 +87,12 @@ pub fn render(model: &DocsModel) -> Result<Files, RenderError> {
     let mut files = Files::new();
     let (path, text) = render("index", "index.md".into(), &json!(model))?;
     files.insert(path, text);
-    for v in &model.versions {
-        let (path, text) = render("event", format!("{}.md", v.summary.page), &json!(v))?;
-        files.insert(path, text);
-    }
+    let pages: Vec<(PathBuf, String)> = model
+        .versions
+        .par_iter()
+        .map(|v| render("event", format!("{}.md", v.summary.page), &json!(v)))
+        .collect::<Result<_, _>>()?;
+    files.extend(pages);
     Ok(files)
 }
 

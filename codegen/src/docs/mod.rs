@@ -12,6 +12,7 @@ pub mod site;
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -200,9 +201,15 @@ impl DocsModel {
     /// Computes the docs of `catalog`. With `previous` (the same catalog at an earlier
     /// revision), each version's page also shows the diff to its previous revision.
     pub fn new(catalog: &Catalog, previous: Option<&Catalog>) -> DocsModel {
-        let summaries: BTreeMap<&str, Summary> = catalog
-            .versions()
-            .map(|v| (v.message_type.as_str(), summary(catalog, v)))
+        let all: Vec<&EventVersion> = catalog.versions().collect();
+        // Every version's page is independent: computed on all cores.
+        let versions: Vec<VersionView> = all
+            .par_iter()
+            .map(|v| version_view(catalog, v, previous))
+            .collect();
+        let summaries: BTreeMap<&str, Summary> = versions
+            .iter()
+            .map(|v| (v.summary.message_type.as_str(), v.summary.clone()))
             .collect();
         let pick = |types: &[String]| -> Vec<Summary> {
             types
@@ -267,17 +274,6 @@ impl DocsModel {
                 }
             })
             .collect();
-        let versions = catalog
-            .versions()
-            .map(|v| {
-                version_view(
-                    catalog,
-                    v,
-                    summaries[v.message_type.as_str()].clone(),
-                    previous,
-                )
-            })
-            .collect();
         DocsModel {
             catalog: CatalogView {
                 name: catalog.config.catalog.name.clone(),
@@ -339,15 +335,15 @@ impl DocsModel {
     }
 }
 
-fn summary(catalog: &Catalog, v: &EventVersion) -> Summary {
+fn summary(catalog: &Catalog, v: &EventVersion, fields: &[Field]) -> Summary {
     let latest = catalog
         .events
         .get(&v.name)
         .and_then(|e| e.latest())
         .is_some_and(|l| l.version == v.version);
-    let field_names = fields::fields(&v.resolved, &v.rust.type_name)
-        .into_iter()
-        .map(|f| f.path)
+    let field_names = fields
+        .iter()
+        .map(|f| f.path.as_str())
         .collect::<Vec<_>>()
         .join(" ");
     let search = format!(
@@ -376,13 +372,10 @@ fn summary(catalog: &Catalog, v: &EventVersion) -> Summary {
     }
 }
 
-fn version_view(
-    catalog: &Catalog,
-    v: &EventVersion,
-    summary: Summary,
-    previous: Option<&Catalog>,
-) -> VersionView {
+fn version_view(catalog: &Catalog, v: &EventVersion, previous: Option<&Catalog>) -> VersionView {
     let event = &catalog.events[&v.name];
+    let fields = fields::fields(&v.resolved, &v.rust.type_name);
+    let summary = summary(catalog, v, &fields);
     let mut diffs = Vec::new();
     if let Some(was) = previous.and_then(|p| p.version(&v.message_type)) {
         if was.resolved != v.resolved {
@@ -430,7 +423,7 @@ fn version_view(
         rust_type: format!("{}::{}", v.rust.domain_module, v.rust.alias),
         versions: event.versions.keys().copied().collect(),
         latest_version: event.latest().map_or(v.version, |l| l.version),
-        fields: fields::fields(&v.resolved, &v.rust.type_name),
+        fields,
         examples: v.examples.iter().map(pretty).collect(),
         schema: pretty(&v.resolved),
         diffs,

@@ -23,6 +23,7 @@ const ENTRY: &str = include_str!("../../templates/site/entry.hbs");
 const EVENT: &str = include_str!("../../templates/site/event.hbs");
 const SERVICE: &str = include_str!("../../templates/site/service.hbs");
 const GRAPH: &str = include_str!("../../templates/site/graph.hbs");
+const LATEST: &str = include_str!("../../templates/site/latest.hbs");
 const STYLE: &str = include_str!("../../templates/site/style.css");
 const SEARCH: &str = include_str!("../../templates/site/search.js");
 
@@ -40,6 +41,7 @@ pub struct RenderError {
 fn registry() -> Result<Handlebars<'static>, RenderError> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
+    hb.register_helper("text", Box::new(helpers::text));
     for (name, text) in [
         ("layout", LAYOUT),
         ("index", INDEX),
@@ -47,6 +49,7 @@ fn registry() -> Result<Handlebars<'static>, RenderError> {
         ("event", EVENT),
         ("service", SERVICE),
         ("graph", GRAPH),
+        ("latest", LATEST),
     ] {
         hb.register_template_string(name, text)
             .map_err(|e| RenderError {
@@ -57,12 +60,32 @@ fn registry() -> Result<Handlebars<'static>, RenderError> {
     Ok(hb)
 }
 
+/// Escapes `text` for element content (`<pre>`): `&`, `<` and `>` only, so JSON keeps its
+/// quotes readable and small. Not for attribute values.
+pub fn escape_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+mod helpers {
+    #![allow(missing_docs)]
+    use handlebars::handlebars_helper;
+    handlebars_helper!(text: |s: str| super::escape_text(s));
+}
+
 /// A page: its path, its title and the relative path back to the site root.
 struct Page<'a> {
     path: String,
     title: &'a str,
     root: &'static str,
-    canonical: Option<String>,
 }
 
 impl Page<'_> {
@@ -86,7 +109,6 @@ impl Page<'_> {
             "root": self.root,
             "title": self.title,
             "catalog": model.catalog,
-            "canonical": self.canonical,
             "body": body,
         });
         let html = hb.render("layout", &page).map_err(err)?;
@@ -103,7 +125,6 @@ pub fn render(catalog: &Catalog, model: &DocsModel) -> Result<Files, RenderError
         path: "index.html".into(),
         title: "Events",
         root: "",
-        canonical: None,
     };
     let (path, html) = index.render(&hb, "index", to_value(model), model)?;
     files.insert(path, html);
@@ -121,16 +142,16 @@ pub fn render(catalog: &Catalog, model: &DocsModel) -> Result<Files, RenderError
                 path: format!("{}.html", v.summary.page),
                 title: &v.summary.message_type,
                 root: "../../",
-                canonical: None,
             };
-            let mut out = vec![page.render(&hb, "event", data.clone(), model)?];
+            let mut out = vec![page.render(&hb, "event", data, model)?];
             if v.summary.latest {
-                let alias = Page {
-                    path: format!("events/{}/latest.html", v.summary.name),
-                    canonical: Some(format!("v{}.html", v.summary.version)),
-                    ..page
-                };
-                out.push(alias.render(&hb, "event", data, model)?);
+                // The alias redirects, so every version's content exists once.
+                let path = format!("events/{}/latest.html", v.summary.name);
+                let html = hb.render("latest", &v.summary).map_err(|e| RenderError {
+                    page: path.clone(),
+                    message: e.to_string(),
+                })?;
+                out.push((PathBuf::from(path), html));
             }
             Ok(out)
         })
@@ -156,7 +177,6 @@ pub fn render(catalog: &Catalog, model: &DocsModel) -> Result<Files, RenderError
             path: format!("{}.html", s.page),
             title: &s.name,
             root: "../",
-            canonical: None,
         };
         let (path, html) = page.render(&hb, "service", data, model)?;
         files.insert(path, html);
@@ -167,7 +187,6 @@ pub fn render(catalog: &Catalog, model: &DocsModel) -> Result<Files, RenderError
         path: "graph.html".into(),
         title: "Graph",
         root: "",
-        canonical: None,
     };
     let (path, html) = page.render(
         &hb,
@@ -177,7 +196,10 @@ pub fn render(catalog: &Catalog, model: &DocsModel) -> Result<Files, RenderError
     )?;
     files.insert(path, html);
     files.insert("graph.svg".into(), graph::svg(&all, ""));
-    files.insert("catalog.json".into(), pretty(&model.index_json()));
+    // Compact: at 1,000 events the index is a megabyte smaller than pretty-printed.
+    let mut index = serde_json::to_string(&model.index_json()).unwrap_or_default();
+    index.push('\n');
+    files.insert("catalog.json".into(), index);
     files.insert(
         "envelope.schema.json".into(),
         crate::envelope::schema_text(),
@@ -189,12 +211,6 @@ pub fn render(catalog: &Catalog, model: &DocsModel) -> Result<Files, RenderError
 
 fn to_value<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-fn pretty(v: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
-    s.push('\n');
-    s
 }
 
 /// How an event version travels: the AMQP properties and headers a publisher sets and the
@@ -232,9 +248,8 @@ pub fn envelope_sample(profile: EnvelopeProfile, v: &VersionView) -> EnvelopeSam
         name: name.to_owned(),
         value: value.to_owned(),
     };
+    // Exchange and routing key are in the page's facts; these are the message's own.
     let mut properties = vec![
-        nv("exchange", &s.exchange),
-        nv("routing_key", &s.routing_key),
         nv("delivery_mode", "2 (persistent)"),
         nv("message_id", SAMPLE_ID),
         nv("type", &s.message_type),
@@ -269,7 +284,7 @@ pub fn envelope_sample(profile: EnvelopeProfile, v: &VersionView) -> EnvelopeSam
         ),
     };
     let body = sample_body(profile, &s.message_type, &s.producer, &payload);
-    properties.insert(2, nv("content_type", content_type));
+    properties.insert(0, nv("content_type", content_type));
     EnvelopeSample {
         summary,
         properties,
