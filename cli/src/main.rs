@@ -780,6 +780,33 @@ fn load_at(
     })
 }
 
+/// Earlier revisions compared by the `_TRANSITIVE` levels, newest first.
+const MAX_REVISIONS: usize = 50;
+
+/// The catalog at each commit before `reference` that changed it (up to [`MAX_REVISIONS`]),
+/// labelled by short commit ID; revisions whose catalog does not load are skipped.
+fn earlier_revisions(
+    catalog: &Path,
+    reference: &str,
+    options: &LoadOptions,
+) -> Result<Vec<(String, Catalog)>, String> {
+    let log = git(catalog, &["log", "--format=%h", reference, "--", "."])?;
+    let commits: Vec<String> = String::from_utf8_lossy(&log)
+        .lines()
+        .skip(1) // the catalog as it is at `reference`, already compared
+        .take(MAX_REVISIONS)
+        .map(str::to_owned)
+        .collect();
+    let mut out = Vec::new();
+    for commit in commits {
+        let tmp = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+        if let Ok(Some(c)) = load_at(catalog, &commit, options, tmp.path()) {
+            out.push((commit, c));
+        }
+    }
+    Ok(out)
+}
+
 fn check(
     catalog: &Path,
     options: &LoadOptions,
@@ -826,13 +853,38 @@ fn check(
             return Status::BadInput;
         }
     };
-    let findings = match schemactl_codegen::check::check(&old, &new, policy.into(), &allow) {
+    let mut findings = match schemactl_codegen::check::check(&old, &new, policy.into(), &allow) {
         Ok(f) => f,
         Err((event, e)) => {
             eprintln!("error: {event}: {e}");
             return Status::BadInput;
         }
     };
+    if new
+        .versions()
+        .any(|v| schemactl_codegen::check::is_transitive(v.compatibility))
+    {
+        let revisions = match earlier_revisions(catalog, reference, options) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Status::BadInput;
+            }
+        };
+        match schemactl_codegen::check::check_transitive(
+            &revisions,
+            &new,
+            policy.into(),
+            &allow,
+            &findings,
+        ) {
+            Ok(more) => findings.extend(more),
+            Err((event, e)) => {
+                eprintln!("error: {event}: {e}");
+                return Status::BadInput;
+            }
+        }
+    }
     let breaking = findings.iter().filter(|f| f.is_breaking()).count();
     print_check(catalog, &findings, format);
     eprintln!(

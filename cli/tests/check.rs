@@ -153,7 +153,15 @@ fn check_against_a_ref_through_each_kind_of_change() {
         .unwrap();
     let gh = String::from_utf8_lossy(&o.stdout);
     assert!(
-        gh.starts_with("::error file=schemas/user/UserEmailVerified.v1.json,line="),
+        gh.lines().any(|l| l
+            .starts_with("::error file=schemas/user/UserEmailVerified.v1.json,line=")
+            && l.contains("string-length-narrowed")),
+        "{gh}"
+    );
+    // The generated field becomes a constrained newtype: a rust-api warning.
+    assert!(
+        gh.lines()
+            .any(|l| l.starts_with("::warning") && l.contains("rust-field-type-changed")),
         "{gh}"
     );
     repo.reset();
@@ -181,4 +189,134 @@ fn check_against_a_ref_through_each_kind_of_change() {
     let (code, _, err) = repo.check("origin/main");
     assert_eq!(code, Some(2));
     assert!(err.contains("git ref `origin/main` not found"), "{err}");
+}
+
+const DEACTIVATED: &str = "user/UserDeactivated.v1.json";
+
+fn commit(repo: &Repo, message: &str) {
+    git(repo.dir.path(), &["add", "-A"]);
+    git(repo.dir.path(), &["commit", "-q", "-m", message]);
+}
+
+#[test]
+fn a_new_major_version_starts_a_new_lineage() {
+    let repo = Repo::new();
+    // v2 with a change that would break v1: never compared with v1.
+    let mut v2: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.path(EVENT)).unwrap()).unwrap();
+    v2["$id"] = v2["$id"].as_str().unwrap().replace(".v1.", ".v2.").into();
+    v2["properties"]["email"]["maxLength"] = 100.into();
+    std::fs::write(
+        repo.path("user/UserEmailVerified.v2.json"),
+        serde_json::to_string_pretty(&v2).unwrap(),
+    )
+    .unwrap();
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!out.contains("UserEmailVerified.v2"), "{out}");
+}
+
+#[test]
+fn removing_a_version_orphans_consumers_that_read_no_other_version() {
+    let repo = Repo::new();
+    std::fs::remove_file(repo.path(DEACTIVATED)).unwrap();
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(1), "{out}{err}");
+    for consumer in ["notification-service", "analytics-service"] {
+        assert!(
+            out.lines()
+                .any(|l| l.contains("consumers-orphaned") && l.contains(consumer)),
+            "{consumer}: {out}"
+        );
+    }
+}
+
+#[test]
+fn rust_api_changes_warn_unless_configured_as_errors() {
+    let repo = Repo::new();
+    // A new enum value: fine on the wire at BACKWARD, a new variant for Rust code.
+    repo.edit(DEACTIVATED, |v| {
+        v["x-event"]["compatibility"] = "BACKWARD".into();
+    });
+    commit(&repo, "BACKWARD");
+    repo.edit(DEACTIVATED, |v| {
+        v["properties"]["reason"]["enum"]
+            .as_array_mut()
+            .unwrap()
+            .push("merged".into());
+    });
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(0), "{out}{err}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("rust-enum-variant-added"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("warning") && line.contains("`reason`"),
+        "{line}"
+    );
+
+    let toml = repo.path("catalog.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        text.replace("[defaults]\n", "[defaults]\nrust_api = \"error\"\n"),
+    )
+    .unwrap();
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("error") && out.contains("rust-enum-variant-added"),
+        "{out}"
+    );
+}
+
+#[test]
+fn transitive_levels_compare_with_every_earlier_revision() {
+    let repo = Repo::new();
+    let level = |repo: &Repo, level: &str| {
+        let level = level.to_owned();
+        repo.edit(DEACTIVATED, move |v| {
+            v["x-event"]["compatibility"] = level.into()
+        });
+    };
+    level(&repo, "BACKWARD_TRANSITIVE");
+    commit(&repo, "transitive");
+    let first = String::from_utf8(
+        Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .current_dir(repo.dir.path())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    // A past break that went in: `inactivity` dropped from the enum.
+    repo.edit(DEACTIVATED, |v| {
+        v["properties"]["reason"]["enum"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|x| x != "inactivity");
+        v["examples"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|e| e["reason"] != "inactivity");
+    });
+    commit(&repo, "drop inactivity");
+    // Against HEAD alone the working tree is unchanged; against the earlier revision it
+    // still cannot read `inactivity`.
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(1), "{out}{err}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("enum-narrowed") || l.contains("enum-value-removed"))
+        .unwrap_or_else(|| panic!("{out}{err}"));
+    assert!(
+        line.contains(&format!("against revision {}", first.trim())),
+        "{line}"
+    );
+    // The plain level compares with the ref only.
+    level(&repo, "BACKWARD");
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(0), "{out}{err}");
 }

@@ -5,11 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::compat::{compare, CompatError, CompatRule, Direction, Finding, Mode, Policy};
-use crate::config::Compatibility;
+use crate::config::{Compatibility, RustApiSeverity};
 use crate::diagnostics::Position;
+use crate::docs::fields::{fields, Field};
 use crate::model::{Catalog, EventVersion};
 
 /// A finding located in the catalog.
@@ -26,6 +30,9 @@ pub struct CheckFinding {
     pub finding: Finding,
     /// The reason of the allow-list entry that accepts this finding, if one does.
     pub allowed: Option<String>,
+    /// Whether the finding fails the check unless allowed: wire and contract findings do;
+    /// rust-api ones only with `[defaults] rust_api = "error"`.
+    pub error: bool,
 }
 
 impl CheckFinding {
@@ -39,9 +46,9 @@ impl CheckFinding {
         format!("{}:{}:{}", self.finding.rule.id(), self.event, pointer)
     }
 
-    /// Whether it fails the check: a wire or contract break no entry allows.
+    /// Whether it fails the check: an error no allow-list entry accepts.
     pub fn is_breaking(&self) -> bool {
-        self.allowed.is_none() && self.finding.rule.category() != crate::compat::Category::RustApi
+        self.allowed.is_none() && self.error
     }
 }
 
@@ -97,6 +104,7 @@ pub fn check(
     allow: &AllowList,
 ) -> Result<Vec<CheckFinding>, (String, CompatError)> {
     let mut out = Vec::new();
+    let rust_api_error = new.config.defaults.rust_api == RustApiSeverity::Error;
     for (mt, was) in versions(old) {
         let Some(now) = new.version(&mt) else {
             out.push(contract(
@@ -106,6 +114,7 @@ pub fn check(
                     "{mt} was published and is gone; keep it (deprecated) until its consumers move"
                 ),
             ));
+            out.extend(orphaned(new, was));
             continue;
         };
         let here = |rule, message| contract(now, rule, message);
@@ -130,13 +139,23 @@ pub fn check(
                 format!("producer `{}` became `{}`", was.producer, now.producer),
             ));
         }
-        let Some(mode) = mode(now.compatibility) else {
-            continue;
-        };
         // An unchanged schema is compatible with itself.
         if was.resolved == now.resolved {
             continue;
         }
+        for finding in rust_api(was, now) {
+            out.push(CheckFinding {
+                event: mt.clone(),
+                file: now.path.clone(),
+                position: position(new, now, &finding.new_pointer),
+                finding,
+                allowed: None,
+                error: rust_api_error,
+            });
+        }
+        let Some(mode) = mode(now.compatibility) else {
+            continue;
+        };
         let findings =
             compare(&was.resolved, &now.resolved, mode, policy).map_err(|e| (mt.clone(), e))?;
         for finding in findings {
@@ -146,17 +165,11 @@ pub fn check(
                 position: position(new, now, &finding.new_pointer),
                 finding,
                 allowed: None,
+                error: true,
             });
         }
     }
-    for f in &mut out {
-        let print = f.fingerprint();
-        f.allowed = allow
-            .allow
-            .iter()
-            .find(|e| e.fingerprint == print)
-            .map(|e| e.reason.clone());
-    }
+    allow_known(&mut out, allow);
     Ok(out)
 }
 
@@ -177,7 +190,201 @@ fn contract(v: &EventVersion, rule: CompatRule, message: String) -> CheckFinding
             message,
         },
         allowed: None,
+        error: true,
     }
+}
+
+/// The `_TRANSITIVE` levels: every version of `new` whose level is transitive, against the
+/// same version in each earlier revision of the catalog (`revisions`: a label such as a
+/// commit, and the catalog there). Findings already in `found` (by fingerprint) are not
+/// repeated; the others say which revision they break.
+pub fn check_transitive(
+    revisions: &[(String, Catalog)],
+    new: &Catalog,
+    policy: Policy,
+    allow: &AllowList,
+    found: &[CheckFinding],
+) -> Result<Vec<CheckFinding>, (String, CompatError)> {
+    let mut seen: std::collections::BTreeSet<String> =
+        found.iter().map(CheckFinding::fingerprint).collect();
+    let mut out = Vec::new();
+    for now in new.versions().filter(|v| is_transitive(v.compatibility)) {
+        let Some(mode) = mode(now.compatibility) else {
+            continue;
+        };
+        for (label, catalog) in revisions {
+            let Some(was) = catalog.version(&now.message_type) else {
+                continue;
+            };
+            if was.resolved == now.resolved {
+                continue;
+            }
+            let findings = compare(&was.resolved, &now.resolved, mode, policy)
+                .map_err(|e| (now.message_type.clone(), e))?;
+            for mut finding in findings {
+                finding.message = format!("{} (against revision {label})", finding.message);
+                let f = CheckFinding {
+                    event: now.message_type.clone(),
+                    file: now.path.clone(),
+                    position: position(new, now, &finding.new_pointer),
+                    finding,
+                    allowed: None,
+                    error: true,
+                };
+                if seen.insert(f.fingerprint()) {
+                    out.push(f);
+                }
+            }
+        }
+    }
+    allow_known(&mut out, allow);
+    Ok(out)
+}
+
+/// Whether `level` compares with every earlier revision.
+pub fn is_transitive(level: Compatibility) -> bool {
+    matches!(
+        level,
+        Compatibility::BackwardTransitive
+            | Compatibility::ForwardTransitive
+            | Compatibility::FullTransitive
+    )
+}
+
+fn allow_known(findings: &mut [CheckFinding], allow: &AllowList) {
+    for f in findings {
+        let print = f.fingerprint();
+        f.allowed = allow
+            .allow
+            .iter()
+            .find(|e| e.fingerprint == print)
+            .map(|e| e.reason.clone());
+    }
+}
+
+/// The consumers of the removed version `was` that consume no remaining version of its
+/// event: nothing they read is published any more.
+fn orphaned(new: &Catalog, was: &EventVersion) -> Vec<CheckFinding> {
+    let remaining = new.events.get(&was.name);
+    was.consumers
+        .iter()
+        .filter(|c| new.services.contains_key(*c))
+        .filter(|c| remaining.is_none_or(|e| e.versions.values().all(|v| !v.consumers.contains(c))))
+        .map(|c| {
+            contract(
+                was,
+                CompatRule::ConsumersOrphaned,
+                format!(
+                    "`{c}` consumed {} and consumes no other version of {}: nothing it reads is published any more; move it to a published version first",
+                    was.message_type, was.name
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Changes that break code compiled against the generated types of `was`, field by field:
+/// a Rust type changed, a field moved between `T` and `Option<T>`, a field removed, an enum
+/// gained or lost a variant.
+fn rust_api(was: &EventVersion, now: &EventVersion) -> Vec<Finding> {
+    let old = fields(&was.resolved, &was.rust.type_name);
+    let new = fields(&now.resolved, &now.rust.type_name);
+    let by_path: BTreeMap<&str, &Field> = new.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut out = Vec::new();
+    let mut finding = |rule, old: &Field, new_pointer: &str, message: String| {
+        out.push(Finding {
+            rule,
+            direction: Direction::Backward,
+            old_pointer: old.pointer.clone(),
+            new_pointer: new_pointer.to_owned(),
+            message,
+        });
+    };
+    for o in &old {
+        let Some(n) = by_path.get(o.path.as_str()) else {
+            finding(
+                CompatRule::RustFieldRemoved,
+                o,
+                "",
+                format!(
+                    "field `{}` ({}) is gone from the generated type",
+                    o.path, o.rust_type
+                ),
+            );
+            continue;
+        };
+        if o.rust_type != n.rust_type {
+            let rule = if unwrap_option(&o.rust_type) == unwrap_option(&n.rust_type) {
+                CompatRule::RustOptionalityChanged
+            } else {
+                CompatRule::RustTypeChanged
+            };
+            finding(
+                rule,
+                o,
+                &n.pointer,
+                format!(
+                    "field `{}`: `{}` became `{}`",
+                    o.path, o.rust_type, n.rust_type
+                ),
+            );
+        }
+        let (before, after) = (
+            enum_values(&was.resolved, &o.pointer),
+            enum_values(&now.resolved, &n.pointer),
+        );
+        let added: Vec<String> = after
+            .iter()
+            .filter(|v| !before.contains(v))
+            .map(|v| v.to_string())
+            .collect();
+        let removed: Vec<String> = before
+            .iter()
+            .filter(|v| !after.contains(v))
+            .map(|v| v.to_string())
+            .collect();
+        if !before.is_empty() && !added.is_empty() {
+            finding(
+                CompatRule::RustEnumVariantAdded,
+                o,
+                &n.pointer,
+                format!(
+                    "enum of `{}` gained {}: exhaustive matches stop compiling",
+                    o.path,
+                    added.join(", ")
+                ),
+            );
+        }
+        if !after.is_empty() && !removed.is_empty() {
+            finding(
+                CompatRule::RustEnumVariantRemoved,
+                o,
+                &n.pointer,
+                format!("enum of `{}` lost {}", o.path, removed.join(", ")),
+            );
+        }
+    }
+    out
+}
+
+fn unwrap_option(rust_type: &str) -> &str {
+    rust_type
+        .strip_prefix("Option<")
+        .and_then(|t| t.strip_suffix('>'))
+        .unwrap_or(rust_type)
+}
+
+/// The `enum` values of the schema at `pointer` (following one `$ref`).
+fn enum_values(root: &Value, pointer: &str) -> Vec<Value> {
+    let mut schema = root.pointer(pointer);
+    if let Some(r) = schema.and_then(|s| s.get("$ref")).and_then(Value::as_str) {
+        schema = root.pointer(r.strip_prefix('#').unwrap_or(r));
+    }
+    schema
+        .and_then(|s| s.get("enum"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The source position of `pointer` in the event's file, or of its nearest mapped parent.

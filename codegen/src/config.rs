@@ -142,6 +142,21 @@ pub struct Defaults {
     /// Exchange dead letters are published to.
     #[serde(default = "default_dlx")]
     pub dead_letter_exchange: String,
+    /// Whether `schemactl check` fails on rust-api findings (changes that break code compiled
+    /// against the generated types though the wire is fine): `warning` (default) or `error`.
+    #[serde(default)]
+    pub rust_api: RustApiSeverity,
+}
+
+/// How `schemactl check` treats rust-api findings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RustApiSeverity {
+    /// Reported, the check passes.
+    #[default]
+    Warning,
+    /// Reported, the check fails.
+    Error,
 }
 
 fn default_compatibility() -> Compatibility {
@@ -160,6 +175,7 @@ impl Default for Defaults {
             queue_type: QueueType::default(),
             retry: RetryPolicy::default(),
             dead_letter_exchange: default_dlx(),
+            rust_api: RustApiSeverity::default(),
         }
     }
 }

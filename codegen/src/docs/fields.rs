@@ -8,6 +8,8 @@ use heck::ToUpperCamelCase;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::source::escape_segment;
+
 /// One row of a field table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Field {
@@ -15,6 +17,9 @@ pub struct Field {
     pub path: String,
     /// Nesting depth (0 for top-level properties).
     pub depth: usize,
+    /// JSON pointer of the property's schema in the bundled schema, e.g.
+    /// `/definitions/Line/properties/sku`.
+    pub pointer: String,
     /// The Rust type of the generated field, as typify names it.
     pub rust_type: String,
     /// Whether the property is required by its object.
@@ -35,10 +40,10 @@ pub fn fields(schema: &Value, type_name: &str) -> Vec<Field> {
     let mut table = Table {
         root: schema,
         rows: &mut rows,
-        on_path: BTreeSet::new(),
+        on_path: BTreeSet::from([String::new()]),
     };
     if let Some(obj) = schema.as_object() {
-        table.object(obj, "", type_name, 0);
+        table.object(obj, "", "", type_name, 0);
     }
     rows
 }
@@ -46,12 +51,20 @@ pub fn fields(schema: &Value, type_name: &str) -> Vec<Field> {
 struct Table<'a> {
     root: &'a Value,
     rows: &'a mut Vec<Field>,
-    /// Definitions being expanded on the current path, so recursive types end.
+    /// Pointers of the definitions being expanded on the current path (`""` for the root),
+    /// so recursive types end.
     on_path: BTreeSet<String>,
 }
 
 impl<'a> Table<'a> {
-    fn object(&mut self, obj: &'a Map<String, Value>, prefix: &str, parent: &str, depth: usize) {
+    fn object(
+        &mut self,
+        obj: &'a Map<String, Value>,
+        at: &str,
+        prefix: &str,
+        parent: &str,
+        depth: usize,
+    ) {
         let Some(Value::Object(props)) = obj.get("properties") else {
             return;
         };
@@ -72,24 +85,28 @@ impl<'a> Table<'a> {
             if !is_required && !rust_type.starts_with("Option<") && !has_default(prop) {
                 rust_type = format!("Option<{rust_type}>");
             }
-            let (target, def) = self.deref(prop);
+            let pointer = format!("{at}/properties/{}", escape_segment(name));
+            let (target, def, target_at) = self.deref(prop, &pointer);
             self.rows.push(Field {
                 path: path.clone(),
                 depth,
+                pointer,
                 rust_type,
                 required: is_required,
                 constraints: constraints(target),
                 description: description(prop).or_else(|| description(target)),
             });
-            self.nested(target, def, &path, &hint, depth);
+            self.nested(target, def, &target_at, &path, &hint, depth);
         }
     }
 
     /// Descends into an object, or into the items of an array, under `path`.
+    #[allow(clippy::too_many_arguments)]
     fn nested(
         &mut self,
         schema: &'a Value,
         def: Option<String>,
+        at: &str,
         path: &str,
         hint: &str,
         depth: usize,
@@ -97,35 +114,37 @@ impl<'a> Table<'a> {
         if depth + 1 >= MAX_DEPTH {
             return;
         }
-        if let Some(d) = &def {
-            if !self.on_path.insert(d.clone()) {
-                return;
-            }
+        // A definition (or the root, `#`) already being expanded on this path ends it.
+        let tracked = def.is_some() || at.is_empty();
+        if tracked && !self.on_path.insert(at.to_owned()) {
+            return;
         }
         let name = def.as_deref().unwrap_or(hint).to_owned();
         if let Some(obj) = schema.as_object() {
             if obj.contains_key("properties") {
-                self.object(obj, path, &name, depth + 1);
+                self.object(obj, at, path, &name, depth + 1);
             } else if let Some(items) = obj.get("items").filter(|i| i.is_object()) {
-                let (target, item_def) = self.deref(items);
+                let (target, item_def, item_at) = self.deref(items, &format!("{at}/items"));
                 let item_hint = format!("{name}Item");
-                self.nested(target, item_def, &format!("{path}[]"), &item_hint, depth);
+                let item_path = format!("{path}[]");
+                self.nested(target, item_def, &item_at, &item_path, &item_hint, depth);
             }
         }
-        if let Some(d) = def {
-            self.on_path.remove(&d);
+        if tracked {
+            self.on_path.remove(at);
         }
     }
 
-    /// Follows a `$ref` to a definition of the bundle: the target and the definition's name.
-    fn deref(&self, schema: &'a Value) -> (&'a Value, Option<String>) {
+    /// Follows a `$ref` to a definition of the bundle: the target, the definition's name and
+    /// the target's pointer (`at` when there is no reference).
+    fn deref(&self, schema: &'a Value, at: &str) -> (&'a Value, Option<String>, String) {
         let Some(reference) = schema.get("$ref").and_then(Value::as_str) else {
-            return (schema, None);
+            return (schema, None, at.to_owned());
         };
         let pointer = reference.strip_prefix('#').unwrap_or(reference);
         match self.root.pointer(pointer) {
-            Some(target) => (target, definition_name(reference)),
-            None => (schema, None),
+            Some(target) => (target, definition_name(reference), pointer.to_owned()),
+            None => (schema, None, at.to_owned()),
         }
     }
 }
@@ -336,6 +355,8 @@ mod tests {
         assert_eq!(rows[0].description.as_deref(), Some("The id."));
         assert_eq!(rows[5].constraints, ["enum: a | b"]);
         assert_eq!(rows[3].depth, 1);
+        assert_eq!(rows[3].pointer, "/definitions/Line/properties/sku");
+        assert_eq!(rows[1].pointer, "/properties/note");
     }
 
     #[test]
