@@ -104,6 +104,7 @@ impl Builder {
         }
         let options = LoadOptions {
             allow: self.allow.clone(),
+            ..LoadOptions::default()
         };
         let loaded = load::load(&self.catalog_dir, &options);
         let catalog = match loaded {

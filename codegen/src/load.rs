@@ -45,6 +45,10 @@ const DRAFT_07: &[&str] = &[
 pub struct LoadOptions {
     /// Warning rules to skip, in addition to `catalog.toml`'s `[lint] allow`.
     pub allow: Vec<Rule>,
+    /// Skip the meta-schema and example validation, for a catalog that is only compared
+    /// (the catalog at a git ref in `schemactl check`, linted when it was committed).
+    /// References, identities and routing are still checked.
+    pub skip_validation: bool,
 }
 
 /// Upper bound of `[defaults.retry] max_attempts` (one retry queue per retry).
@@ -54,6 +58,7 @@ pub const MAX_ATTEMPTS: u32 = 20;
 /// failure every finding, errors and warnings, is returned.
 pub fn load(root: &Path, options: &LoadOptions) -> Result<Catalog, Diagnostics> {
     let mut loader = Loader::new(root);
+    loader.skip_validation = options.skip_validation;
     loader.inputs.push(root.to_path_buf());
     let outcome = loader.run(options);
     let mut diags = loader.diags;
@@ -72,6 +77,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<Catalog, Diagnostics> 
 
 struct Loader {
     root: PathBuf,
+    skip_validation: bool,
     diags: Diagnostics,
     sources: SourceMap,
     inputs: Vec<PathBuf>,
@@ -96,6 +102,7 @@ impl Loader {
     fn new(root: &Path) -> Self {
         Loader {
             root: root.to_path_buf(),
+            skip_validation: false,
             diags: Diagnostics::new(),
             sources: SourceMap::default(),
             inputs: Vec::new(),
@@ -137,6 +144,7 @@ impl Loader {
             .par_iter()
             .map(|doc| {
                 let mut scratch = Loader::new(&self.root);
+                scratch.skip_validation = self.skip_validation;
                 scratch.check_document(doc, &by_path);
                 scratch.diags
             })
@@ -189,7 +197,12 @@ impl Loader {
             }
         }
         // Compiling a validator per event dominates linting: check examples in parallel.
-        let checked: Vec<Diagnostics> = events
+        let validated = if self.skip_validation {
+            &BTreeMap::new()
+        } else {
+            &events
+        };
+        let checked: Vec<Diagnostics> = validated
             .values()
             .flat_map(|e| e.versions.values())
             .collect::<Vec<_>>()
@@ -505,6 +518,9 @@ impl Loader {
     }
 
     fn check_meta_schema(&mut self, path: &Path, schema: &Value) {
+        if self.skip_validation {
+            return;
+        }
         let result = guarded(|| {
             let validator = jsonschema::meta::validator_for(schema).map_err(|e| e.to_string())?;
             Ok::<_, String>(

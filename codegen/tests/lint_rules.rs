@@ -93,6 +93,7 @@ fn allowed_warnings_can_also_be_skipped_by_option() {
     let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint/missing-example");
     let options = LoadOptions {
         allow: vec![Rule::MissingExample],
+        ..LoadOptions::default()
     };
     let catalog = load(&case, &options).expect("warnings do not fail loading");
     assert!(catalog.warnings.is_empty());
@@ -100,6 +101,7 @@ fn allowed_warnings_can_also_be_skipped_by_option() {
     let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint/ref-remote");
     let options = LoadOptions {
         allow: vec![Rule::RefRemote],
+        ..LoadOptions::default()
     };
     assert!(load(&case, &options).is_err());
 }
