@@ -143,31 +143,17 @@ pub fn check(
         if was.resolved == now.resolved {
             continue;
         }
-        for finding in rust_api(was, now) {
-            out.push(CheckFinding {
-                event: mt.clone(),
-                file: now.path.clone(),
-                position: position(new, now, &finding.new_pointer),
-                finding,
-                allowed: None,
-                error: rust_api_error,
-            });
-        }
+        out.extend(
+            rust_api(was, now)
+                .into_iter()
+                .map(|f| located(new, now, f, rust_api_error)),
+        );
         let Some(mode) = mode(now.compatibility) else {
             continue;
         };
         let findings =
             compare(&was.resolved, &now.resolved, mode, policy).map_err(|e| (mt.clone(), e))?;
-        for finding in findings {
-            out.push(CheckFinding {
-                event: mt.clone(),
-                file: now.path.clone(),
-                position: position(new, now, &finding.new_pointer),
-                finding,
-                allowed: None,
-                error: true,
-            });
-        }
+        out.extend(findings.into_iter().map(|f| located(new, now, f, true)));
     }
     allow_known(&mut out, allow);
     Ok(out)
@@ -223,14 +209,7 @@ pub fn check_transitive(
                 .map_err(|e| (now.message_type.clone(), e))?;
             for mut finding in findings {
                 finding.message = format!("{} (against revision {label})", finding.message);
-                let f = CheckFinding {
-                    event: now.message_type.clone(),
-                    file: now.path.clone(),
-                    position: position(new, now, &finding.new_pointer),
-                    finding,
-                    allowed: None,
-                    error: true,
-                };
+                let f = located(new, now, finding, true);
                 if seen.insert(f.fingerprint()) {
                     out.push(f);
                 }
@@ -239,6 +218,18 @@ pub fn check_transitive(
     }
     allow_known(&mut out, allow);
     Ok(out)
+}
+
+/// `finding` about version `v` of catalog `c`, placed at its source position.
+fn located(c: &Catalog, v: &EventVersion, finding: Finding, error: bool) -> CheckFinding {
+    CheckFinding {
+        event: v.message_type.clone(),
+        file: v.path.clone(),
+        position: position(c, v, &finding.new_pointer),
+        finding,
+        allowed: None,
+        error,
+    }
 }
 
 /// Whether `level` compares with every earlier revision.
