@@ -320,3 +320,36 @@ fn transitive_levels_compare_with_every_earlier_revision() {
     let (code, out, err) = repo.check("main");
     assert_eq!(code, Some(0), "{out}{err}");
 }
+
+#[test]
+fn a_renamed_shared_definition_renames_the_rust_type() {
+    let repo = Repo::new();
+    let from = repo.path("common/CurrencyCode.json");
+    let text = std::fs::read_to_string(&from).unwrap();
+    std::fs::write(
+        repo.path("common/Currency.json"),
+        text.replace("\"CurrencyCode\"", "\"Currency\""),
+    )
+    .unwrap();
+    std::fs::remove_file(from).unwrap();
+    for file in [
+        "invoice/InvoicePaid.v1.json",
+        "invoice/InvoiceIssued.v1.json",
+        "hr/PayrollProcessed.v1.json",
+        "order/OrderCreated.v1.json",
+        "offer/OfferApproved.v1.json",
+    ] {
+        let path = repo.path(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("CurrencyCode.json", "Currency.json")).unwrap();
+    }
+    let (code, out, err) = repo.check("main");
+    // The wire is unchanged; code naming `CurrencyCode` no longer compiles.
+    assert_eq!(code, Some(0), "{out}{err}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("rust-type-renamed") && l.contains("InvoiceIssued.v1"))
+        .unwrap_or_else(|| panic!("{out}{err}"));
+    assert!(line.contains("`CurrencyCode` became `Currency`"), "{line}");
+    assert!(!out.contains("rust-field-type-changed"), "{out}");
+}

@@ -307,6 +307,8 @@ fn rust_api(was: &EventVersion, now: &EventVersion) -> Vec<Finding> {
         if o.rust_type != n.rust_type {
             let rule = if unwrap_option(&o.rust_type) == unwrap_option(&n.rust_type) {
                 CompatRule::RustOptionalityChanged
+            } else if same_shape(&was.resolved, &o.pointer, &now.resolved, &n.pointer) {
+                CompatRule::RustTypeRenamed
             } else {
                 CompatRule::RustTypeChanged
             };
@@ -365,13 +367,35 @@ fn unwrap_option(rust_type: &str) -> &str {
         .unwrap_or(rust_type)
 }
 
+/// The schema at `pointer`, following one `$ref`.
+fn target<'v>(root: &'v Value, pointer: &str) -> Option<&'v Value> {
+    let schema = root.pointer(pointer)?;
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => root.pointer(r.strip_prefix('#').unwrap_or(r)),
+        None => Some(schema),
+    }
+}
+
+/// Whether two property schemas are the same but for annotations: a type that only changed
+/// its name (a renamed shared definition).
+fn same_shape(old_root: &Value, old: &str, new_root: &Value, new: &str) -> bool {
+    let strip = |v: Option<&Value>| {
+        v.cloned().map(|mut v| {
+            if let Some(o) = v.as_object_mut() {
+                for k in ["title", "description", "examples", "$comment"] {
+                    o.remove(k);
+                }
+            }
+            v
+        })
+    };
+    let (a, b) = (strip(target(old_root, old)), strip(target(new_root, new)));
+    a.is_some() && a == b
+}
+
 /// The `enum` values of the schema at `pointer` (following one `$ref`).
 fn enum_values(root: &Value, pointer: &str) -> Vec<Value> {
-    let mut schema = root.pointer(pointer);
-    if let Some(r) = schema.and_then(|s| s.get("$ref")).and_then(Value::as_str) {
-        schema = root.pointer(r.strip_prefix('#').unwrap_or(r));
-    }
-    schema
+    target(root, pointer)
         .and_then(|s| s.get("enum"))
         .and_then(Value::as_array)
         .cloned()
