@@ -16,6 +16,25 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+/// A file of the shared reference material: `$SCHEMACTL_SHARED_DIR`, else the `shared/`
+/// folder beside the repository or beside any folder above it (a clone elsewhere on this
+/// machine), else `/work/shared`.
+fn shared_file(rel: &str) -> PathBuf {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("SCHEMACTL_SHARED_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.extend(repo().ancestors().map(|a| a.join("shared")));
+    candidates.push(PathBuf::from("/work/shared"));
+    candidates
+        .iter()
+        .map(|dir| dir.join(rel))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("shared/{rel} not found (set SCHEMACTL_SHARED_DIR to the shared folder)")
+        })
+}
+
 fn catalog(dir: &Path) -> Catalog {
     load(dir, &LoadOptions::default()).unwrap_or_else(|d| panic!("{}: {d}", dir.display()))
 }
@@ -386,7 +405,7 @@ fn markdown_links_resolve() {
 
 #[test]
 fn asyncapi_document_validates_against_the_asyncapi_3_schema() {
-    let meta_path = repo().join("../shared/asyncapi/asyncapi-3.0.0.json");
+    let meta_path = shared_file("asyncapi/asyncapi-3.0.0.json");
     let meta: Value = serde_json::from_str(&fs::read_to_string(&meta_path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&meta).expect("the AsyncAPI 3.0.0 schema compiles");
     for cat in ["schemas", "examples/shop/schemas"] {
