@@ -14,6 +14,7 @@
 //! breaks BACKWARD, because the old schema accepted any value there); `lenient` assumes
 //! writers are generated from the schema and never write undeclared properties.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -726,12 +727,22 @@ fn string_set(v: Option<&Value>) -> BTreeSet<String> {
 /// Merges the branches of `allOf` into one schema object where that is exact enough:
 /// properties, required and the other keywords are combined; a keyword both sides give with
 /// different values keeps the parent's.
-fn flatten(
+/// `s` with its `allOf` branches and sibling `$ref` merged in; borrowed when there is nothing
+/// to merge (most schemas), so the walk does not copy whole subtrees at every level.
+fn flatten<'m>(
     doc: &Doc<'_>,
-    s: &Map<String, Value>,
+    s: &'m Map<String, Value>,
     ptr: &str,
-) -> Result<Map<String, Value>, CompatError> {
-    flatten_at(doc, s, ptr, 0)
+) -> Result<Cow<'m, Map<String, Value>>, CompatError> {
+    if merge_free(s) {
+        return Ok(Cow::Borrowed(s));
+    }
+    flatten_at(doc, s, ptr, 0).map(Cow::Owned)
+}
+
+/// Whether `s` has nothing for [`flatten`] to merge.
+fn merge_free(s: &Map<String, Value>) -> bool {
+    !s.contains_key("allOf") && !s.contains_key("$ref")
 }
 
 /// Nesting of `allOf` / `$ref` merged at most; deeper (recursive) schemas stay as they are
@@ -898,19 +909,26 @@ impl<'v, 'b> Walk<'v, 'b> {
                     .error(b_ptr, "a schema must be an object or a boolean".into()))
             }
         };
-        let a_flat = flatten(&self.a, a_obj, a_ptr)?;
-        let b_flat = flatten(&self.b, b_obj, b_ptr)?;
-        let (mut a_flat, mut b_flat) = (a_flat, b_flat);
+        let mut a_flat = flatten(&self.a, a_obj, a_ptr)?;
+        let mut b_flat = flatten(&self.b, b_obj, b_ptr)?;
         // The same `oneOf` on both sides constrains both alike.
         if same_branches(a_flat.get("oneOf"), b_flat.get("oneOf")) {
-            a_flat.remove("oneOf");
-            b_flat.remove("oneOf");
+            a_flat.to_mut().remove("oneOf");
+            b_flat.to_mut().remove("oneOf");
         }
-        let b = &Value::Object(b_flat.clone());
+        // B as a value: the schema itself when flattening left it as it was.
+        let b_owned;
+        let b = match &b_flat {
+            Cow::Borrowed(_) => b,
+            Cow::Owned(m) => {
+                b_owned = Value::Object(m.clone());
+                &b_owned
+            }
+        };
         // A's alternatives: every one must fit B.
         for key in ["anyOf", "oneOf"] {
             if let Some(Value::Array(branches)) = a_flat.get(key) {
-                let mut base = a_flat.clone();
+                let mut base = a_flat.as_ref().clone();
                 base.remove(key);
                 for (i, branch) in branches.iter().enumerate() {
                     let (branch, bp) = self
@@ -934,7 +952,7 @@ impl<'v, 'b> Walk<'v, 'b> {
                 return Ok(());
             }
         }
-        self.narrowing_objects(&a_flat, &Value::Object(b_flat), a_ptr, b_ptr)
+        self.narrowing_objects(&a_flat, b, a_ptr, b_ptr)
     }
 
     /// `a` has no `anyOf` / `oneOf` of its own.
@@ -969,7 +987,7 @@ impl<'v, 'b> Walk<'v, 'b> {
         // B's alternatives: A must fit one of them — or, split by JSON type, each part must.
         for key in ["anyOf", "oneOf"] {
             if let Some(Value::Array(branches)) = b.get(key) {
-                let mut base = b.clone();
+                let mut base = b.as_ref().clone();
                 base.remove(key);
                 let arms: Vec<(Value, String)> = branches
                     .iter()
@@ -1223,7 +1241,7 @@ impl<'v, 'b> Walk<'v, 'b> {
                 if let (Some(x), true) = (a.get(key), a.get("if").is_some()) {
                     whole.insert("allOf".into(), Value::Array(vec![x.clone()]));
                 }
-                let whole = flatten(&self.a, &whole, a_ptr)?;
+                let whole = flatten(&self.a, &whole, a_ptr)?.into_owned();
                 self.narrows(self.a, self.b, &Value::Object(whole), y, a_ptr, &yp)?
             } else {
                 true
