@@ -41,13 +41,16 @@ pub fn render(catalog: &Catalog) -> Result<Files, Diagnostics> {
     let render_all = || -> Vec<Result<(PathBuf, String), Box<Diagnostic>>> {
         versions.par_iter().map(|v| render_version(v)).collect()
     };
+    // The catalog-wide files (stubs, topology, module tree) do not depend on the versions'
+    // files: render them alongside, not after.
+    let both = || rayon::join(render_all, || render_catalog_files(catalog));
     // typify recurses per nesting level: give its threads room beyond the 2 MiB default.
-    let rendered = match rayon::ThreadPoolBuilder::new()
+    let (rendered, catalog_files) = match rayon::ThreadPoolBuilder::new()
         .stack_size(RENDER_STACK)
         .build()
     {
-        Ok(pool) => pool.install(render_all),
-        Err(_) => render_all(),
+        Ok(pool) => pool.install(both),
+        Err(_) => both(),
     };
     let mut files = Files::new();
     let mut diags = Diagnostics::new();
@@ -64,38 +67,55 @@ pub fn render(catalog: &Catalog) -> Result<Files, Diagnostics> {
         diags.display_under(&catalog.root);
         return Err(diags);
     }
+    files.extend(catalog_files?);
+    Ok(files)
+}
+
+/// The publisher stubs, handler traits, topology and module tree of `catalog`, formatted in
+/// parallel.
+fn render_catalog_files(catalog: &Catalog) -> Result<Vec<(PathBuf, String)>, Diagnostics> {
     let topology = crate::topology::plan(catalog);
-    let parts = [
+    let parts: [(&str, &str, Box<dyn Fn() -> TokenStream + Sync>); 3] = [
         (
             PRODUCERS_FILE,
-            crate::stubs::producers(catalog),
             "typed publishers, one per producing service",
+            Box::new(|| crate::stubs::producers(catalog)),
         ),
         (
             CONSUMERS_FILE,
-            crate::stubs::consumers(catalog),
             "handler traits and dispatch, one per consuming service",
+            Box::new(|| crate::stubs::consumers(catalog)),
         ),
         (
             TOPOLOGY_FILE,
-            crate::stubs::topology(&topology),
             "the RabbitMQ topology of the catalog",
+            Box::new(|| crate::stubs::topology(&topology)),
         ),
     ];
-    for (file, tokens, what) in parts {
-        let text = format_file(tokens, &format!("// {what}")).map_err(|message| {
-            let mut d = Diagnostics::new();
-            d.push(Diagnostic::new(
-                Rule::Codegen,
-                crate::load::CONFIG_FILE,
-                "",
-                format!("cannot format {file}: {message}"),
-            ));
-            d
-        })?;
-        files.insert(PathBuf::from(file), text);
-    }
-    files.insert(PathBuf::from(ROOT_FILE), render_root(catalog)?);
+    let (stubs, root) = rayon::join(
+        || {
+            parts
+                .par_iter()
+                .map(|(file, what, tokens)| {
+                    format_file(tokens(), &format!("// {what}"))
+                        .map(|text| (PathBuf::from(file), text))
+                        .map_err(|message| {
+                            let mut d = Diagnostics::new();
+                            d.push(Diagnostic::new(
+                                Rule::Codegen,
+                                crate::load::CONFIG_FILE,
+                                "",
+                                format!("cannot format {file}: {message}"),
+                            ));
+                            d
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        },
+        || render_root(catalog),
+    );
+    let mut files = stubs?;
+    files.push((PathBuf::from(ROOT_FILE), root?));
     Ok(files)
 }
 
