@@ -75,21 +75,22 @@ pub fn render(catalog: &Catalog) -> Result<Files, Diagnostics> {
 /// parallel.
 fn render_catalog_files(catalog: &Catalog) -> Result<Vec<(PathBuf, String)>, Diagnostics> {
     let topology = crate::topology::plan(catalog);
-    let parts: [(&str, &str, Box<dyn Fn() -> TokenStream + Sync>); 3] = [
+    type Part = fn(&Catalog, &schemactl_runtime::Topology) -> TokenStream;
+    let parts: [(&str, &str, Part); 3] = [
         (
             PRODUCERS_FILE,
             "typed publishers, one per producing service",
-            Box::new(|| crate::stubs::producers(catalog)),
+            |c, _| crate::stubs::producers(c),
         ),
         (
             CONSUMERS_FILE,
             "handler traits and dispatch, one per consuming service",
-            Box::new(|| crate::stubs::consumers(catalog)),
+            |c, _| crate::stubs::consumers(c),
         ),
         (
             TOPOLOGY_FILE,
             "the RabbitMQ topology of the catalog",
-            Box::new(|| crate::stubs::topology(&topology)),
+            |_, t| crate::stubs::topology(t),
         ),
     ];
     let (stubs, root) = rayon::join(
@@ -97,7 +98,7 @@ fn render_catalog_files(catalog: &Catalog) -> Result<Vec<(PathBuf, String)>, Dia
             parts
                 .par_iter()
                 .map(|(file, what, tokens)| {
-                    format_file(tokens(), &format!("// {what}"))
+                    format_file(tokens(catalog, &topology), &format!("// {what}"))
                         .map(|text| (PathBuf::from(file), text))
                         .map_err(|message| {
                             let mut d = Diagnostics::new();
