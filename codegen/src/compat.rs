@@ -918,10 +918,10 @@ impl<'v, 'b> Walk<'v, 'b> {
         }
         // B as a value: the schema itself when flattening left it as it was.
         let b_owned;
-        let b = match &b_flat {
+        let b = match b_flat {
             Cow::Borrowed(_) => b,
             Cow::Owned(m) => {
-                b_owned = Value::Object(m.clone());
+                b_owned = Value::Object(m);
                 &b_owned
             }
         };

@@ -163,26 +163,17 @@ fn payload_schema(v: &EventVersion, key: &str) -> (Value, Map<String, Value>) {
     (schema, definitions)
 }
 
-fn rewrite_refs(value: &mut Value, key: &str) {
-    match value {
-        Value::Object(o) => {
-            if let Some(Value::String(r)) = o.get_mut("$ref") {
-                if r == "#" {
-                    *r = format!("#/components/schemas/{key}");
-                } else if let Some(name) = r.strip_prefix("#/definitions/") {
-                    *r = format!("#/components/schemas/{key}.{name}");
-                }
-            }
-            for (k, v) in o.iter_mut() {
-                // `const`, `enum`, `default` and `examples` hold data, not schemas.
-                if !matches!(k.as_str(), "const" | "enum" | "default" | "examples") {
-                    rewrite_refs(v, key);
-                }
+/// Points the bundle's references (`#`, `#/definitions/<Name>`) at `components/schemas`.
+fn rewrite_refs(schema: &mut Value, key: &str) {
+    crate::walk::visit_mut(schema, &mut |node| {
+        if let Some(Value::String(r)) = node.get_mut("$ref") {
+            if r == "#" {
+                *r = format!("#/components/schemas/{key}");
+            } else if let Some(name) = r.strip_prefix("#/definitions/") {
+                *r = format!("#/components/schemas/{key}.{name}");
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_refs(v, key)),
-        _ => {}
-    }
+    });
 }
 
 fn message(v: &EventVersion, key: &str, profile: EnvelopeProfile) -> Value {

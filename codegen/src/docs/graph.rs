@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
+use handlebars::html_escape as escape;
+
 use super::Summary;
 
 const ROW: usize = 30;
@@ -13,22 +15,6 @@ const SERVICE_W: usize = 220;
 const EVENT_X: usize = 320;
 const EVENT_W: usize = 290;
 const WIDTH: usize = 920;
-
-/// Escapes text for SVG and HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The graph of `events` as an SVG document. Nodes link to their pages, `root` being the
 /// relative path from the page that shows the graph to the site root (`""`, `"../"`).

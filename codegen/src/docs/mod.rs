@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::check::mode;
-use crate::compat::{compare, Category, Direction, Mode, Policy};
+use crate::compat::{compare, Direction, Mode, Policy};
 use crate::config::{Compatibility, EnvelopeProfile};
 use crate::model::{Catalog, EventVersion};
 use crate::topology;
@@ -454,8 +454,7 @@ fn diff(
                     rule: f.rule.id().to_owned(),
                     category: f.rule.category().to_string(),
                     direction: f.direction.to_string(),
-                    breaking: forbidden.contains(&f.direction)
-                        && f.rule.category() != Category::RustApi,
+                    breaking: forbidden.contains(&f.direction),
                     pointer: f.pointer().to_owned(),
                     message: f.message,
                 })
