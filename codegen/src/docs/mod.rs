@@ -491,14 +491,21 @@ pub(crate) fn sample_body(
 ) -> Value {
     let version = schemactl_runtime::envelope::ENVELOPE_VERSION;
     match profile {
-        EnvelopeProfile::Standard => serde_json::json!({
-            "messageId": SAMPLE_ID,
-            "messageType": message_type,
-            "envelopeVersion": version,
-            "timestamp": SAMPLE_TIME,
-            "sourceService": producer,
-            "payload": payload,
-        }),
+        // The runtime's own envelope, serialized as a publisher sends it.
+        EnvelopeProfile::Standard => serde_json::to_value(schemactl_runtime::Envelope {
+            message_id: SAMPLE_ID.parse().unwrap_or_default(),
+            message_type: message_type.to_owned(),
+            envelope_version: version.to_owned(),
+            timestamp: SAMPLE_TIME.parse().unwrap_or_default(),
+            source_service: producer.to_owned(),
+            correlation_id: None,
+            causation_id: None,
+            tenant_id: None,
+            partition_key: None,
+            payload: payload.clone(),
+            metadata: Default::default(),
+        })
+        .unwrap_or_default(),
         EnvelopeProfile::CloudeventsBinary => payload.clone(),
         EnvelopeProfile::CloudeventsStructured => serde_json::json!({
             "specversion": "1.0",
