@@ -335,12 +335,7 @@ impl DocsModel {
     }
 }
 
-fn summary(catalog: &Catalog, v: &EventVersion, fields: &[Field]) -> Summary {
-    let latest = catalog
-        .events
-        .get(&v.name)
-        .and_then(|e| e.latest())
-        .is_some_and(|l| l.version == v.version);
+fn summary(v: &EventVersion, latest: bool, fields: &[Field]) -> Summary {
     let field_names = fields
         .iter()
         .map(|f| f.path.as_str())
@@ -374,8 +369,9 @@ fn summary(catalog: &Catalog, v: &EventVersion, fields: &[Field]) -> Summary {
 
 fn version_view(catalog: &Catalog, v: &EventVersion, previous: Option<&Catalog>) -> VersionView {
     let event = &catalog.events[&v.name];
+    let latest_version = event.latest().map_or(v.version, |l| l.version);
     let fields = fields::fields(&v.resolved, &v.rust.type_name);
-    let summary = summary(catalog, v, &fields);
+    let summary = summary(v, latest_version == v.version, &fields);
     let mut diffs = Vec::new();
     if let Some(was) = previous.and_then(|p| p.version(&v.message_type)) {
         if was.resolved != v.resolved {
@@ -422,7 +418,7 @@ fn version_view(catalog: &Catalog, v: &EventVersion, previous: Option<&Catalog>)
         compatibility: level_name(v.compatibility),
         rust_type: format!("{}::{}", v.rust.domain_module, v.rust.alias),
         versions: event.versions.keys().copied().collect(),
-        latest_version: event.latest().map_or(v.version, |l| l.version),
+        latest_version,
         fields,
         examples: v.examples.iter().map(pretty).collect(),
         schema: pretty(&v.resolved),
