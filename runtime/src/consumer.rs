@@ -597,6 +597,13 @@ async fn run<D: Dispatch>(
         }
     }
     flush(&mut acks, &session.channel).await;
+    // Deliveries prefetched but never started go back to the queue now, in channel order,
+    // rather than whenever the broker notices the channel is gone.
+    let requeue = BasicNackOptions {
+        multiple: true,
+        requeue: true,
+    };
+    let _ = tokio::time::timeout(SETTLE_TIMEOUT, session.channel.basic_nack(0, requeue)).await;
     let _ = session.channel.close(200, "consumer stopped".into()).await;
     shared.publisher.close().await;
     let _ = session

@@ -129,6 +129,20 @@ impl Sandbox {
         q.message_count()
     }
 
+    /// Waits until `queue` holds `want` ready messages or `within` passes, and returns the
+    /// last depth seen: the broker requeues a closed channel's unacked messages
+    /// asynchronously, so a count taken at once may still miss them.
+    pub async fn depth_reaches(&self, queue: &str, want: u32, within: Duration) -> u32 {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let depth = self.depth(queue).await;
+            if depth == want || tokio::time::Instant::now() >= deadline {
+                return depth;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// A raw consumer of a service's dead-letter queue.
     pub async fn dead_letters(&self, service: &str) -> lapin::Consumer {
         let channel = self.connection.create_channel().await.expect("channel");
