@@ -156,6 +156,7 @@ impl Loader {
             }
             self.diags.extend(diags);
         }
+        let mut versions = Vec::new();
         for doc in &documents {
             let Some((domain, name, version)) = self.classify(&doc.path) else {
                 shared.insert(doc.path.clone(), doc.value.clone());
@@ -187,7 +188,20 @@ impl Loader {
                 name,
                 version,
             };
-            if let Some(v) = self.event_version(doc, &config, &by_path, &broken, id) {
+            versions.push((doc, id));
+        }
+        // Resolving and checking one event version reads nothing the others write.
+        let built: Vec<(Option<EventVersion>, Loader)> = versions
+            .into_par_iter()
+            .map(|(doc, id)| {
+                let mut scratch = Loader::new(&self.root);
+                let v = scratch.event_version(doc, &config, &by_path, &broken, id);
+                (v, scratch)
+            })
+            .collect();
+        for (v, scratch) in built {
+            self.absorb(scratch);
+            if let Some(v) = v {
                 let event = events.entry(v.name.clone()).or_insert_with(|| Event {
                     name: v.name.clone(),
                     domain: v.domain.clone(),
@@ -370,15 +384,32 @@ impl Loader {
         let mut files = Vec::new();
         self.collect(&self.root.clone(), &mut files);
         files.sort();
+        // Reading and parsing are independent per file: do them in parallel, merge in order.
+        let read: Vec<(PathBuf, Option<Value>, Loader)> = files
+            .par_iter()
+            .map(|abs| {
+                let rel = crate::model::relative_to(abs, &self.root);
+                let mut scratch = Loader::new(&self.root);
+                let value = scratch.read_json(abs, &rel);
+                (rel, value, scratch)
+            })
+            .collect();
+        self.inputs.extend(files);
         let mut out = Vec::new();
-        for abs in files {
-            let rel = crate::model::relative_to(&abs, &self.root);
-            self.inputs.push(abs.clone());
-            if let Some(value) = self.read_json(&abs, &rel) {
-                out.push(Document { path: rel, value });
+        for (path, value, scratch) in read {
+            self.absorb(scratch);
+            if let Some(value) = value {
+                out.push(Document { path, value });
             }
         }
         out
+    }
+
+    /// Takes over what a scratch loader, run on a worker thread, found and read.
+    fn absorb(&mut self, scratch: Loader) {
+        self.diags.extend(scratch.diags);
+        self.sources.extend(scratch.sources);
+        self.inputs.extend(scratch.inputs);
     }
 
     fn collect(&mut self, dir: &Path, files: &mut Vec<PathBuf>) {

@@ -134,8 +134,8 @@ fn settings() -> TypeSpaceSettings {
 
 /// Turns one resolved schema into typify's token stream; a panic becomes an error.
 pub fn typify_schema(schema: &serde_json::Value) -> Result<TokenStream, String> {
-    let root: schemars::schema::RootSchema =
-        serde_json::from_value(schema.clone()).map_err(|e| format!("schema shape: {e}"))?;
+    let root = <schemars::schema::RootSchema as serde::Deserialize>::deserialize(schema)
+        .map_err(|e| format!("schema shape: {e}"))?;
     panic_guard::catch(|| {
         let mut space = TypeSpace::new(&settings());
         space.add_root_schema(root).map_err(|e| e.to_string())?;

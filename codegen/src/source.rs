@@ -20,6 +20,11 @@ impl SourceMap {
         self.files.insert(path, text);
     }
 
+    /// Takes over the files `other` read.
+    pub(crate) fn extend(&mut self, other: SourceMap) {
+        self.files.extend(other.files);
+    }
+
     /// The text of a file, if it was read.
     pub fn text(&self, path: &Path) -> Option<&str> {
         self.files.get(path).map(String::as_str)
