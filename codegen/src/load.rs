@@ -143,8 +143,7 @@ impl Loader {
         let per_file: Vec<Diagnostics> = documents
             .par_iter()
             .map(|doc| {
-                let mut scratch = Loader::new(&self.root);
-                scratch.skip_validation = self.skip_validation;
+                let mut scratch = self.scratch();
                 scratch.check_document(doc, &by_path);
                 scratch.diags
             })
@@ -194,7 +193,7 @@ impl Loader {
         let built: Vec<(Option<EventVersion>, Loader)> = versions
             .into_par_iter()
             .map(|(doc, id)| {
-                let mut scratch = Loader::new(&self.root);
+                let mut scratch = self.scratch();
                 let v = scratch.event_version(doc, &config, &by_path, &broken, id);
                 (v, scratch)
             })
@@ -222,7 +221,7 @@ impl Loader {
             .collect::<Vec<_>>()
             .par_iter()
             .map(|v| {
-                let mut scratch = Loader::new(&self.root);
+                let mut scratch = self.scratch();
                 scratch.check_examples(&v.path, &v.resolved, &v.examples);
                 scratch.diags
             })
@@ -389,7 +388,7 @@ impl Loader {
             .par_iter()
             .map(|abs| {
                 let rel = crate::model::relative_to(abs, &self.root);
-                let mut scratch = Loader::new(&self.root);
+                let mut scratch = self.scratch();
                 let value = scratch.read_json(abs, &rel);
                 (rel, value, scratch)
             })
@@ -403,6 +402,14 @@ impl Loader {
             }
         }
         out
+    }
+
+    /// An empty loader with this one's root and settings, for work on a worker thread.
+    fn scratch(&self) -> Loader {
+        Loader {
+            skip_validation: self.skip_validation,
+            ..Loader::new(&self.root)
+        }
     }
 
     /// Takes over what a scratch loader, run on a worker thread, found and read.
