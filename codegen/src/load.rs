@@ -13,7 +13,7 @@ use crate::config::CatalogConfig;
 use crate::diagnostics::{Diagnostic, Diagnostics, Position, Rule};
 use crate::model::{
     default_routing_key, parse_event_file_name, valid_domain, valid_routing_key, Catalog,
-    Deprecation, Event, EventVersion, RustNames, XEvent,
+    Deprecation, Event, EventVersion, RustNames, SharedDefinitions, XEvent,
 };
 use crate::resolve;
 use crate::source::{offset_to_position, SourceMap};
@@ -72,6 +72,29 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<Catalog, Diagnostics> 
             Ok(catalog)
         }
         _ => Err(diags),
+    }
+}
+
+/// Bundles, once for the catalog, every definition of a shared file that an event version
+/// references (directly or through another definition).
+fn shared_definitions(
+    events: &BTreeMap<String, Event>,
+    shared: &BTreeMap<PathBuf, Value>,
+    documents: &BTreeMap<PathBuf, Value>,
+) -> SharedDefinitions {
+    let targets: std::collections::BTreeSet<&resolve::Target> = events
+        .values()
+        .flat_map(|e| e.versions.values())
+        .flat_map(|v| v.definitions.values())
+        .filter(|(file, _)| shared.contains_key(file))
+        .collect();
+    if targets.is_empty() {
+        return SharedDefinitions::default();
+    }
+    let bundle = resolve::bundle_definitions(targets.into_iter().cloned(), documents);
+    SharedDefinitions {
+        schema: bundle.schema,
+        names: bundle.origins.into_iter().map(|(n, t)| (t, n)).collect(),
     }
 }
 
@@ -235,11 +258,13 @@ impl Loader {
         self.check_routing(&events, &config);
         self.diags.allow(&allow);
 
+        let shared_definitions = shared_definitions(&events, &shared, &by_path);
         let mut catalog = Catalog {
             root: self.root.clone(),
             config,
             events,
             shared,
+            shared_definitions,
             sources: SourceMap::default(),
             warnings: Diagnostics::new(),
             inputs: Vec::new(),
@@ -689,7 +714,8 @@ impl Loader {
                     .to_owned(),
             ),
             Some(_) if !valid_domain(&domain) => Some(format!(
-                "domain folder `{domain}` must be a snake_case Rust identifier and not a reserved module name"
+                "domain folder `{domain}` must be a snake_case Rust identifier and not a module name the generated code uses ({})",
+                crate::model::RESERVED_MODULES.join(", ")
             )),
             Some(_) => None,
         };
@@ -1036,6 +1062,7 @@ impl Loader {
                 .unwrap_or(config.defaults.compatibility),
             schema: doc.value.clone(),
             resolved: bundle.schema,
+            definitions: bundle.origins,
             examples,
         })
     }

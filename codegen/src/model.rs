@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::config::{CatalogConfig, Compatibility, ExchangeConfig, ServiceConfig};
 use crate::diagnostics::Diagnostics;
+use crate::resolve::Target;
 use crate::source::SourceMap;
 
 /// A loaded, linted catalog. Only built when linting found no errors.
@@ -23,6 +24,8 @@ pub struct Catalog {
     pub events: BTreeMap<String, Event>,
     /// Shared definition files (not events), by catalog-relative path.
     pub shared: BTreeMap<PathBuf, Value>,
+    /// The definitions of shared files that event versions reference, bundled once.
+    pub shared_definitions: SharedDefinitions,
     /// Text of every file read.
     pub sources: SourceMap,
     /// Warnings found while loading (errors prevent a `Catalog` from being built).
@@ -256,6 +259,24 @@ impl RustNames {
     }
 }
 
+/// The definitions in shared files (not event files) that event versions reference, and
+/// everything those reference in turn, bundled once for the whole catalog under catalog-wide
+/// names. Code generation turns each into one type that every event version uses.
+#[derive(Debug, Clone, Default)]
+pub struct SharedDefinitions {
+    /// `{"definitions": {...}}`, references rewritten to `#/definitions/<Name>`.
+    pub schema: Value,
+    /// The catalog-wide name of each definition, by (file, JSON pointer).
+    pub names: BTreeMap<Target, String>,
+}
+
+impl SharedDefinitions {
+    /// Whether no event version references a shared definition.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
 /// One major version of an event: the unit of code generation.
 #[derive(Debug, Clone)]
 pub struct EventVersion {
@@ -291,6 +312,8 @@ pub struct EventVersion {
     pub schema: Value,
     /// The self-contained schema (references bundled as `#/definitions/...`).
     pub resolved: Value,
+    /// Where each of `resolved`'s definitions came from: (file, JSON pointer) by name.
+    pub definitions: BTreeMap<String, Target>,
     /// The example payloads.
     pub examples: Vec<Value>,
     /// Rust names.
@@ -352,6 +375,7 @@ pub const RESERVED_MODULES: &[&str] = &[
     "consumers",
     "topology",
     "queues",
+    "shared",
 ];
 
 /// Rust constant name of an exchange: `user.events` → `USER_EVENTS`.

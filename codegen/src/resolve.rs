@@ -202,6 +202,30 @@ impl Bundler<'_> {
         name
     }
 
+    /// Copies every interned definition (and what it references, interned on the way) out of
+    /// its document, references rewritten; in name order.
+    fn drain(&mut self) -> Map<String, Value> {
+        let mut definitions = BTreeMap::new();
+        while let Some(target) = self.queue.pop_front() {
+            let Some(mut def) = self
+                .documents
+                .get(&target.0)
+                .and_then(|doc| walk::lookup(doc, &target.1))
+                .cloned()
+            else {
+                continue;
+            };
+            if let Value::Object(map) = &mut def {
+                for key in ["$id", "$schema", "$defs", "definitions"] {
+                    map.remove(key);
+                }
+            }
+            self.rewrite(&target.0, &mut def);
+            definitions.insert(self.names[&target].clone(), def);
+        }
+        definitions.into_iter().collect()
+    }
+
     fn rewrite(&mut self, file: &Path, schema: &mut Value) {
         walk::visit_mut(schema, &mut |node| {
             let Some(Value::String(reference)) = node.get("$ref") else {
@@ -254,34 +278,41 @@ pub fn bundle(root: &Path, root_name: &str, documents: &BTreeMap<PathBuf, Value>
     }
     b.rewrite(root, &mut schema);
 
-    let mut definitions = BTreeMap::new();
-    while let Some(target) = b.queue.pop_front() {
-        let Some(mut def) = b
-            .documents
-            .get(&target.0)
-            .and_then(|doc| walk::lookup(doc, &target.1))
-            .cloned()
-        else {
-            continue;
-        };
-        if let Value::Object(map) = &mut def {
-            for key in ["$id", "$schema", "$defs", "definitions"] {
-                map.remove(key);
-            }
-        }
-        b.rewrite(&target.0, &mut def);
-        definitions.insert(b.names[&target].clone(), def);
-    }
+    let definitions = b.drain();
     if !definitions.is_empty() {
         if let Value::Object(map) = &mut schema {
-            map.insert(
-                "definitions".to_owned(),
-                Value::Object(definitions.into_iter().collect::<Map<_, _>>()),
-            );
+            map.insert("definitions".to_owned(), Value::Object(definitions));
         }
     }
     let origins = b.names.into_iter().map(|(t, n)| (n, t)).collect();
     Bundle { schema, origins }
+}
+
+/// Bundles the definitions at `targets` and everything they reference into one schema of
+/// `definitions` only, named catalog-wide (in `targets` order, so the first of two same-named
+/// definitions keeps the plain name). References must have passed [`check_refs`]; a `#`
+/// reference inside a file names that file's root as one more definition.
+pub fn bundle_definitions(
+    targets: impl IntoIterator<Item = Target>,
+    documents: &BTreeMap<PathBuf, Value>,
+) -> Bundle {
+    // No document has the empty path: every reference becomes a definition.
+    let mut b = Bundler {
+        root: Path::new(""),
+        documents,
+        names: BTreeMap::new(),
+        taken: BTreeSet::new(),
+        queue: VecDeque::new(),
+    };
+    for target in targets {
+        b.intern(target);
+    }
+    let definitions = b.drain();
+    let origins = b.names.into_iter().map(|(t, n)| (n, t)).collect();
+    Bundle {
+        schema: serde_json::json!({ "definitions": Value::Object(definitions) }),
+        origins,
+    }
 }
 
 /// Keywords that only annotate; a schema of `$ref` plus these is an alias.
@@ -407,6 +438,49 @@ mod tests {
             })
         );
         assert_eq!(alias_cycle(&b), None);
+    }
+
+    #[test]
+    fn bundles_shared_definitions_once_under_catalog_wide_names() {
+        let docs: BTreeMap<PathBuf, Value> = [
+            (
+                PathBuf::from("a/Money.json"),
+                json!({"type": "object", "properties": {"c": {"$ref": "../b/Money.json#/$defs/Code"}}}),
+            ),
+            (
+                PathBuf::from("b/Money.json"),
+                json!({"$defs": {"Code": {"type": "string"}, "Money": {"type": "integer"}}}),
+            ),
+            (
+                PathBuf::from("b/Tree.json"),
+                json!({"type": "object", "properties": {"kids": {"items": {"$ref": "#"}}}}),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let b = bundle_definitions(
+            [
+                ("a/Money.json".into(), String::new()),
+                ("b/Money.json".into(), "/$defs/Money".into()),
+                ("b/Tree.json".into(), String::new()),
+            ],
+            &docs,
+        );
+        // The first target keeps the plain name; a file's `#` is that file as a definition;
+        // what a target references comes along.
+        assert_eq!(
+            b.schema,
+            json!({"definitions": {
+                "Money": {"type": "object", "properties": {"c": {"$ref": "#/definitions/Code"}}},
+                "Money2": {"type": "integer"},
+                "Tree": {"type": "object", "properties": {"kids": {"items": {"$ref": "#/definitions/Tree"}}}},
+                "Code": {"type": "string"}
+            }})
+        );
+        assert_eq!(
+            b.origins["Code"],
+            (PathBuf::from("b/Money.json"), "/$defs/Code".to_owned())
+        );
     }
 
     #[test]

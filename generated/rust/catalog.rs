@@ -367,6 +367,11 @@ pub mod queues {
     /// Queue of `project-management-service` (its retry queues are `project-management-service.retry.<n>`, its dead letters go to `project-management-service.dlq`).
     pub const PROJECT_MANAGEMENT_SERVICE: &str = "project-management-service";
 }
+/// Types of the shared definitions (the schemas outside event files), one per
+/// definition; every event version that references one uses it, and re-exports it.
+pub mod shared {
+    include!("shared.rs");
+}
 /// Typed publishers, one per producing service.
 pub mod producers {
     include!("producers.rs");
