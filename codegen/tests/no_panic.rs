@@ -136,3 +136,45 @@ fn odd_but_valid_json() {
         assert!(!text.is_empty(), "{body}");
     }
 }
+
+/// Loads a one-event catalog whose event references the shared file `common/S.json`, holding
+/// `shared`, and renders it.
+fn run_shared(shared: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("catalog.toml"), TOML).unwrap();
+    fs::create_dir(dir.path().join("d")).unwrap();
+    fs::create_dir(dir.path().join("common")).unwrap();
+    let body = r#""type": "object", "properties": {"s": {"$ref": "../common/S.json", "description": "x"}}"#;
+    fs::write(dir.path().join("d/Thing.v1.json"), event(body)).unwrap();
+    fs::write(dir.path().join("common/S.json"), shared).unwrap();
+    outcome(dir.path())
+}
+
+#[test]
+fn odd_shared_definitions() {
+    for shared in [
+        r##"{"oneOf": [{"$ref": "#"}, {"type": "string"}]}"##,
+        r##"{"type": "object", "properties": {"me": {"$ref": "#"}}, "required": ["me"]}"##,
+        r##"{"allOf": [{"type": "string"}, {"type": "integer"}]}"##,
+        r##"{"enum": []}"##,
+        r##"{"type": "object", "properties": {"x": {"$ref": "../d/Thing.v1.json"}}}"##,
+    ] {
+        let text = run_shared(shared);
+        assert!(
+            text.starts_with("ok") || text.contains("error["),
+            "{shared}: {text}"
+        );
+    }
+    let text = run_shared(r##"{"$ref": "#/$defs/A", "$defs": {"A": {"$ref": "#"}}}"##);
+    assert!(text.contains("error[ref-cycle]"), "{text}");
+    // typify gives up on the shared type space: the diagnostic names the shared file, not
+    // every event that references it.
+    let text = run_shared(r#"{"type": "string", "enum": ["a", "A"]}"#);
+    assert!(
+        text.contains("error[codegen]")
+            && text.contains("common/S.json")
+            && text.contains("shared definitions")
+            && !text.contains("Thing.v1.json"),
+        "{text}"
+    );
+}
