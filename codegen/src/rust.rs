@@ -11,6 +11,7 @@ use heck::ToUpperCamelCase;
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 use rayon::prelude::*;
+use serde_json::{Map, Value};
 use typify::{TypeDetails, TypeSpace, TypeSpaceImpl, TypeSpaceSettings};
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Rule};
@@ -218,6 +219,7 @@ fn render_shared(catalog: &Catalog) -> Result<(Option<String>, SharedTypes), Box
         (space.to_stream(), defined_types(space))
     })
     .map_err(|message| shared_failure(catalog, message))?;
+    check_unique_names(catalog, &defined)?;
     let types = shared
         .names
         .iter()
@@ -233,6 +235,96 @@ fn render_shared(catalog: &Catalog) -> Result<(Option<String>, SharedTypes), Box
     )
     .map_err(|message| shared_failure(catalog, message))?;
     Ok((Some(text), types))
+}
+
+/// typify merges the same-named types of one space without a word, and in the shared space
+/// an inline schema of one definition (named after its parent and property: `Address` +
+/// `kind` → `AddressKind`) can meet another definition, or another's inline schema, of that
+/// name. Generates each definition in a space of its own, what it references replaced, and
+/// fails when two of them produce a type of the same name.
+fn check_unique_names(
+    catalog: &Catalog,
+    impls: &BTreeMap<String, Vec<TypeSpaceImpl>>,
+) -> Result<(), Box<Diagnostic>> {
+    let shared = &catalog.shared_definitions;
+    let Some(defs) = shared.schema.get("definitions").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    let names: Vec<&String> = defs.keys().collect();
+    let produced: Vec<(&String, Vec<String>)> = names
+        .par_iter()
+        .map(|name| {
+            let reached = reachable(name, defs);
+            let mut settings = settings();
+            for other in reached.keys().filter(|other| *other != name) {
+                let rust = other.to_upper_camel_case();
+                let other_impls = impls.get(&rust).cloned().unwrap_or_default();
+                settings.with_replacement(&rust, &rust, other_impls.into_iter());
+            }
+            let schema = serde_json::json!({ "definitions": reached });
+            let types = typify(&schema, &settings, |space| {
+                defined_types(space).into_keys().collect()
+            });
+            (*name, types.unwrap_or_default())
+        })
+        .collect();
+    let mut first: BTreeMap<String, &String> = BTreeMap::new();
+    for (def, types) in produced {
+        for ty in types {
+            let Some(other) = first.insert(ty.clone(), def) else {
+                continue;
+            };
+            let at = |name: &str| {
+                shared
+                    .names
+                    .iter()
+                    .find(|(_, n)| *n == name)
+                    .map(|(target, _)| target.clone())
+                    .unwrap_or_default()
+            };
+            let (this, that) = (at(def), at(other));
+            return Err(Box::new(
+                Diagnostic::new(
+                    Rule::Codegen,
+                    this.0.clone(),
+                    this.1.clone(),
+                    format!(
+                        "the shared definitions `{def}` ({}#{}) and `{other}` ({}#{}) both generate a Rust type named `{ty}`, which would make them one type",
+                        this.0.display(),
+                        this.1,
+                        that.0.display(),
+                        that.1
+                    ),
+                )
+                .help("an inline schema is named after its parent and property: give it a `title`, or rename one of the definitions"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The definitions `name` reaches in `defs` through `$ref`s, itself included.
+fn reachable<'a>(name: &'a str, defs: &'a Map<String, Value>) -> BTreeMap<&'a str, &'a Value> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![name];
+    while let Some(next) = todo.pop() {
+        let Some((key, def)) = defs.get_key_value(next) else {
+            continue;
+        };
+        if out.insert(key.as_str(), def).is_some() {
+            continue;
+        }
+        crate::walk::visit(def, "", &mut |_, node| {
+            if let Some(target) = node
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/definitions/"))
+            {
+                todo.push(target);
+            }
+        });
+    }
+    out
 }
 
 /// The diagnostic for a shared type space typify rejects, placed at the first definition

@@ -140,13 +140,20 @@ fn odd_but_valid_json() {
 /// Loads a one-event catalog whose event references the shared file `common/S.json`, holding
 /// `shared`, and renders it.
 fn run_shared(shared: &str) -> String {
+    run_shared_files(&[("S.json", shared)])
+}
+
+/// Like [`run_shared`], with more files in `common/`.
+fn run_shared_files(files: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("catalog.toml"), TOML).unwrap();
     fs::create_dir(dir.path().join("d")).unwrap();
     fs::create_dir(dir.path().join("common")).unwrap();
     let body = r#""type": "object", "properties": {"s": {"$ref": "../common/S.json", "description": "x"}}"#;
     fs::write(dir.path().join("d/Thing.v1.json"), event(body)).unwrap();
-    fs::write(dir.path().join("common/S.json"), shared).unwrap();
+    for (name, text) in files {
+        fs::write(dir.path().join("common").join(name), text).unwrap();
+    }
     outcome(dir.path())
 }
 
@@ -177,4 +184,40 @@ fn odd_shared_definitions() {
             && !text.contains("Thing.v1.json"),
         "{text}"
     );
+}
+
+#[test]
+fn shared_type_names_never_merge() {
+    // `S.kind` is an inline enum typify names `SKind`, the name of the definition in
+    // `SKind.json`: in one type space typify would make them one type.
+    let text = run_shared_files(&[
+        (
+            "S.json",
+            r#"{"type": "object", "properties": {"kind": {"enum": ["home", "work"]}, "k": {"$ref": "SKind.json"}}}"#,
+        ),
+        (
+            "SKind.json",
+            r#"{"type": "object", "properties": {"n": {"type": "integer"}}}"#,
+        ),
+    ]);
+    assert!(
+        text.contains("error[codegen]")
+            && text.contains("both generate a Rust type named `SKind`")
+            && text.contains("common/SKind.json")
+            && text.contains("common/S.json")
+            && text.contains("give it a `title`"),
+        "{text}"
+    );
+    // With a title the inline enum has a name of its own.
+    let text = run_shared_files(&[
+        (
+            "S.json",
+            r#"{"type": "object", "properties": {"kind": {"title": "Place", "enum": ["home", "work"]}, "k": {"$ref": "SKind.json"}}}"#,
+        ),
+        (
+            "SKind.json",
+            r#"{"type": "object", "properties": {"n": {"type": "integer"}}}"#,
+        ),
+    ]);
+    assert!(text.starts_with("ok"), "{text}");
 }
