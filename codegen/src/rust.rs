@@ -237,70 +237,135 @@ fn render_shared(catalog: &Catalog) -> Result<(Option<String>, SharedTypes), Box
     Ok((Some(text), types))
 }
 
-/// typify merges the same-named types of one space without a word, and in the shared space
-/// an inline schema of one definition (named after its parent and property: `Address` +
-/// `kind` → `AddressKind`) can meet another definition, or another's inline schema, of that
-/// name. Generates each definition in a space of its own, what it references replaced, and
-/// fails when two of them produce a type of the same name.
+/// A part of a schema that typify generates types for: its root, or one of its definitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit<'a> {
+    Root,
+    Definition(&'a str),
+}
+
+/// typify merges the same-named types of one space without a word: an inline schema is named
+/// after its parent and property (`Address` + `kind` → `AddressKind`), and when another part
+/// of the space generates a type of that name, both become one type. Generates each unit of
+/// `schema` (its root when `with_root`, each definition) in a space of its own, everything
+/// else replaced, and returns a name two units produce, with the two. Definitions named in
+/// `skip` are replaced in `settings` already and generate nothing.
+fn merged_name<'a>(
+    schema: &'a Value,
+    with_root: bool,
+    settings: &TypeSpaceSettings,
+    skip: &BTreeSet<&str>,
+    impls: &BTreeMap<String, Vec<TypeSpaceImpl>>,
+) -> Option<(String, Unit<'a>, Unit<'a>)> {
+    // Without definitions there is one unit at most.
+    let defs = schema.get("definitions").and_then(Value::as_object)?;
+    let replaced = |names: &mut dyn Iterator<Item = &str>| {
+        let mut settings = settings.clone();
+        for name in names {
+            let rust = name.to_upper_camel_case();
+            let impls = impls.get(&rust).cloned().unwrap_or_default();
+            settings.with_replacement(&rust, &rust, impls.into_iter());
+        }
+        settings
+    };
+    let names = |schema: &Value, settings: &TypeSpaceSettings| -> Vec<String> {
+        typify(schema, settings, |space| {
+            defined_types(space).into_keys().collect()
+        })
+        .unwrap_or_default()
+    };
+    let mut units: Vec<(Unit, Vec<String>)> = Vec::new();
+    if with_root {
+        // Every definition replaced: what is left is the root's own types.
+        units.push((
+            Unit::Root,
+            names(schema, &replaced(&mut defs.keys().map(String::as_str))),
+        ));
+    }
+    for name in defs.keys().filter(|n| !skip.contains(n.as_str())) {
+        let reached = reachable(name, defs);
+        let settings = replaced(&mut reached.keys().copied().filter(|n| *n != name));
+        let alone = serde_json::json!({ "definitions": reached });
+        units.push((Unit::Definition(name), names(&alone, &settings)));
+    }
+    let mut first: BTreeMap<String, Unit> = BTreeMap::new();
+    for (unit, types) in units {
+        for ty in types {
+            if let Some(other) = first.insert(ty.clone(), unit) {
+                return Some((ty, other, unit));
+            }
+        }
+    }
+    None
+}
+
+/// The help of a merged-name diagnostic.
+const MERGED_HELP: &str = "an inline schema is named after its parent and property: give it a `title`, or rename one of the definitions";
+
+/// Fails when two shared definitions would generate a type of the same name.
 fn check_unique_names(
     catalog: &Catalog,
     impls: &BTreeMap<String, Vec<TypeSpaceImpl>>,
 ) -> Result<(), Box<Diagnostic>> {
     let shared = &catalog.shared_definitions;
-    let Some(defs) = shared.schema.get("definitions").and_then(Value::as_object) else {
+    let Some((ty, Unit::Definition(first), Unit::Definition(second))) =
+        merged_name(&shared.schema, false, &settings(), &BTreeSet::new(), impls)
+    else {
         return Ok(());
     };
-    let names: Vec<&String> = defs.keys().collect();
-    let produced: Vec<(&String, Vec<String>)> = names
-        .par_iter()
-        .map(|name| {
-            let reached = reachable(name, defs);
-            let mut settings = settings();
-            for other in reached.keys().filter(|other| *other != name) {
-                let rust = other.to_upper_camel_case();
-                let other_impls = impls.get(&rust).cloned().unwrap_or_default();
-                settings.with_replacement(&rust, &rust, other_impls.into_iter());
-            }
-            let schema = serde_json::json!({ "definitions": reached });
-            let types = typify(&schema, &settings, |space| {
-                defined_types(space).into_keys().collect()
-            });
-            (*name, types.unwrap_or_default())
-        })
-        .collect();
-    let mut first: BTreeMap<String, &String> = BTreeMap::new();
-    for (def, types) in produced {
-        for ty in types {
-            let Some(other) = first.insert(ty.clone(), def) else {
-                continue;
-            };
-            let at = |name: &str| {
-                shared
-                    .names
-                    .iter()
-                    .find(|(_, n)| *n == name)
-                    .map(|(target, _)| target.clone())
-                    .unwrap_or_default()
-            };
-            let (this, that) = (at(def), at(other));
-            return Err(Box::new(
-                Diagnostic::new(
-                    Rule::Codegen,
-                    this.0.clone(),
-                    this.1.clone(),
-                    format!(
-                        "the shared definitions `{def}` ({}#{}) and `{other}` ({}#{}) both generate a Rust type named `{ty}`, which would make them one type",
-                        this.0.display(),
-                        this.1,
-                        that.0.display(),
-                        that.1
-                    ),
-                )
-                .help("an inline schema is named after its parent and property: give it a `title`, or rename one of the definitions"),
-            ));
+    let at = |name: &str| {
+        shared
+            .names
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(target, _)| target.clone())
+            .unwrap_or_default()
+    };
+    let (this, that) = (at(second), at(first));
+    Err(Box::new(
+        Diagnostic::new(
+            Rule::Codegen,
+            this.0.clone(),
+            this.1.clone(),
+            format!(
+                "the shared definitions `{second}` ({}#{}) and `{first}` ({}#{}) both generate a Rust type named `{ty}`, which would make them one type",
+                this.0.display(),
+                this.1,
+                that.0.display(),
+                that.1
+            ),
+        )
+        .help(MERGED_HELP),
+    ))
+}
+
+/// The diagnostic for two parts of an event version's schema that generate one type name.
+fn merged_in_version(v: &EventVersion, ty: &str, first: Unit, second: Unit) -> Box<Diagnostic> {
+    let describe = |unit: Unit| match unit {
+        Unit::Root => (
+            v.path.clone(),
+            String::new(),
+            "the event's schema".to_owned(),
+        ),
+        Unit::Definition(name) => {
+            let (file, pointer) = v.definitions.get(name).cloned().unwrap_or_default();
+            let what = format!("the definition `{name}` ({}#{pointer})", file.display());
+            (file, pointer, what)
         }
-    }
-    Ok(())
+    };
+    let ((file, pointer, this), (_, _, that)) = (describe(second), describe(first));
+    Box::new(
+        Diagnostic::new(
+            Rule::Codegen,
+            file,
+            pointer,
+            format!(
+                "in {}, {this} and {that} both generate a Rust type named `{ty}`, which would make them one type",
+                v.message_type
+            ),
+        )
+        .help(MERGED_HELP),
+    )
 }
 
 /// The definitions `name` reaches in `defs` through `$ref`s, itself included.
@@ -366,6 +431,7 @@ fn render_version(v: &EventVersion, shared: &SharedTypes) -> Rendered {
         };
     let mut settings = settings();
     let mut used = BTreeSet::new();
+    let mut replaced = BTreeSet::new();
     for (local, target) in &v.definitions {
         if target.0 == v.path {
             continue;
@@ -377,12 +443,21 @@ fn render_version(v: &EventVersion, shared: &SharedTypes) -> Rendered {
                 t.impls.iter().copied(),
             );
             used.insert(t.name.as_str());
+            replaced.insert(local.as_str());
         }
     }
     let (types, defined) = typify(&v.resolved, &settings, |space| {
         (space.to_stream(), defined_types(space))
     })
     .map_err(failed)?;
+    // With definitions of its own beside the root, a name may come from two places.
+    if v.definitions.len() > replaced.len() {
+        if let Some((ty, first, second)) =
+            merged_name(&v.resolved, true, &settings, &replaced, &defined)
+        {
+            return Err(merged_in_version(v, &ty, first, second));
+        }
+    }
     // The shared types keep their paths inside the event module, unless a type of its own
     // has the name.
     let reexported: Vec<_> = used

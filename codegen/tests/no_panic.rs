@@ -187,7 +187,7 @@ fn odd_shared_definitions() {
 }
 
 #[test]
-fn shared_type_names_never_merge() {
+fn type_names_never_merge() {
     // `S.kind` is an inline enum typify names `SKind`, the name of the definition in
     // `SKind.json`: in one type space typify would make them one type.
     let text = run_shared_files(&[
@@ -220,4 +220,14 @@ fn shared_type_names_never_merge() {
         ),
     ]);
     assert!(text.starts_with("ok"), "{text}");
+    // Within one event: the inline `kind` enum of `Thing` and the definition `ThingKind`.
+    let text = run(event(
+        r##""type": "object", "properties": {"kind": {"enum": ["a", "b"], "description": "x"}, "k": {"$ref": "#/$defs/ThingKind", "description": "x"}}, "$defs": {"ThingKind": {"type": "object", "description": "x", "properties": {"n": {"type": "integer", "description": "x"}}}}"##,
+    )
+    .as_bytes());
+    assert!(
+        text.contains("error[codegen] at /$defs/ThingKind")
+            && text.contains("the definition `ThingKind` (d/Thing.v1.json#/$defs/ThingKind) and the event's schema both generate a Rust type named `ThingKind`"),
+        "{text}"
+    );
 }
