@@ -176,7 +176,7 @@ type SharedTypes = BTreeMap<Target, SharedType>;
 /// Runs typify on `schema` (a bundled schema: root and `definitions`) with `settings`, then
 /// `inspect` on the filled type space; a panic becomes an error.
 fn typify<T>(
-    schema: &serde_json::Value,
+    schema: &Value,
     settings: &TypeSpaceSettings,
     inspect: impl FnOnce(&TypeSpace) -> T,
 ) -> Result<T, String> {
@@ -240,7 +240,9 @@ fn render_shared(catalog: &Catalog) -> Result<(Option<String>, SharedTypes), Box
 /// A part of a schema that typify generates types for: its root, or one of its definitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unit<'a> {
+    /// The schema's root (an event's payload type).
     Root,
+    /// The definition of this name.
     Definition(&'a str),
 }
 
