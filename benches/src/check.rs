@@ -6,13 +6,11 @@
 //! runs. Then times the engine alone on the largest reference schema compared with itself
 //! and with a narrowed copy, per pair.
 
-#[path = "synth.rs"]
-mod synth;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use schemactl_bench::{median, synth};
 use schemactl_codegen::compat::{compare, Mode, Policy};
 use schemactl_codegen::{load, LoadOptions};
 use serde_json::Value;
@@ -40,11 +38,6 @@ fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
     } else {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -7,20 +7,13 @@
 //! docs model (field tables, diffs) and rendering. `--keep DIR` leaves the catalog and the
 //! outputs in DIR to look at.
 
-#[path = "synth.rs"]
-mod synth;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use schemactl_bench::{median, synth};
 use schemactl_codegen::docs::{asyncapi, site, DocsModel};
 use schemactl_codegen::{load, LoadOptions};
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn size(dir: &Path) -> std::io::Result<(u64, usize)> {
     let (mut bytes, mut files) = (0, 0);

@@ -8,12 +8,11 @@
 //! tree for `--build` events, and whether a no-op `cargo build` of the root crate reruns its
 //! build script.
 
-mod synth;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use schemactl_bench::{median, synth};
 use schemactl_codegen::{load, rust, LoadOptions};
 
 struct Args {
@@ -42,11 +41,6 @@ fn parse_args() -> Args {
         }
     }
     args
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn secs(d: Duration) -> String {

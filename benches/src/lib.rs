@@ -1,0 +1,24 @@
+//! What the benchmark commands share: the synthetic catalog and the median of timed runs.
+
+use std::time::Duration;
+
+pub mod synth;
+
+/// The median of `runs` (the upper one of an even count); zero when there are none.
+pub fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs.get(runs.len() / 2).copied().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_runs() {
+        let ms = Duration::from_millis;
+        assert_eq!(median(vec![ms(3), ms(1), ms(2)]), ms(2));
+        assert_eq!(median(vec![ms(4), ms(1)]), ms(4));
+        assert_eq!(median(Vec::new()), Duration::ZERO);
+    }
+}
