@@ -80,6 +80,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<Catalog, Diagnostics> 
 fn shared_definitions(
     events: &BTreeMap<String, Event>,
     shared: &BTreeMap<PathBuf, Value>,
+    shared_names: &BTreeMap<resolve::Target, String>,
     documents: &BTreeMap<PathBuf, Value>,
 ) -> SharedDefinitions {
     let targets: std::collections::BTreeSet<&resolve::Target> = events
@@ -91,7 +92,7 @@ fn shared_definitions(
     if targets.is_empty() {
         return SharedDefinitions::default();
     }
-    let bundle = resolve::bundle_definitions(targets.into_iter().cloned(), documents);
+    let bundle = resolve::bundle_definitions(targets.into_iter().cloned(), documents, shared_names);
     SharedDefinitions {
         schema: bundle.schema,
         names: bundle.origins.into_iter().map(|(n, t)| (t, n)).collect(),
@@ -212,12 +213,13 @@ impl Loader {
             };
             versions.push((doc, id));
         }
+        let shared_names = resolve::shared_names(&shared);
         // Resolving and checking one event version reads nothing the others write.
         let built: Vec<(Option<EventVersion>, Loader)> = versions
             .into_par_iter()
             .map(|(doc, id)| {
                 let mut scratch = self.scratch();
-                let v = scratch.event_version(doc, &config, &by_path, &broken, id);
+                let v = scratch.event_version(doc, &config, &by_path, &shared_names, &broken, id);
                 (v, scratch)
             })
             .collect();
@@ -258,7 +260,7 @@ impl Loader {
         self.check_routing(&events, &config);
         self.diags.allow(&allow);
 
-        let shared_definitions = shared_definitions(&events, &shared, &by_path);
+        let shared_definitions = shared_definitions(&events, &shared, &shared_names, &by_path);
         let mut catalog = Catalog {
             root: self.root.clone(),
             config,
@@ -754,6 +756,7 @@ impl Loader {
         doc: &Document,
         config: &CatalogConfig,
         all: &BTreeMap<PathBuf, Value>,
+        shared_names: &BTreeMap<resolve::Target, String>,
         broken: &std::collections::BTreeSet<PathBuf>,
         id: EventFile,
     ) -> Option<EventVersion> {
@@ -1000,7 +1003,7 @@ impl Loader {
         if self.diags.error_count() > errors_before || broken.contains(path) {
             return None;
         }
-        let bundle = resolve::bundle(path, &name, all);
+        let bundle = resolve::bundle(path, &name, all, shared_names);
         if bundle
             .origins
             .values()

@@ -162,34 +162,60 @@ pub struct Bundle {
     pub origins: BTreeMap<String, Target>,
 }
 
-struct Bundler<'a> {
-    root: &'a Path,
-    documents: &'a BTreeMap<PathBuf, Value>,
-    names: BTreeMap<Target, String>,
-    taken: BTreeSet<String>,
-    queue: VecDeque<Target>,
+/// Catalog-wide names for the definitions of shared files, given before any event is bundled
+/// so that they depend on the shared files alone: each file that is a schema as a whole (after
+/// its stem; not a mere container of definitions) and each of its `$defs` / `definitions`
+/// entries, in path order; the first of two same-named keeps the plain name, the next gets a
+/// number.
+pub fn shared_names(shared: &BTreeMap<PathBuf, Value>) -> BTreeMap<Target, String> {
+    const CONTAINER: &[&str] = &[
+        "$schema",
+        "$id",
+        "$comment",
+        "title",
+        "description",
+        "$defs",
+        "definitions",
+    ];
+    let mut names = Names::default();
+    for (file, doc) in shared {
+        let is_schema = doc
+            .as_object()
+            .is_some_and(|map| map.keys().any(|k| !CONTAINER.contains(&k.as_str())));
+        if is_schema {
+            names.name((file.clone(), String::new()), None);
+        }
+        for key in ["$defs", "definitions"] {
+            if let Some(Value::Object(defs)) = doc.get(key) {
+                for name in defs.keys() {
+                    let pointer = format!("/{key}/{}", crate::source::escape_segment(name));
+                    names.name((file.clone(), pointer), None);
+                }
+            }
+        }
+    }
+    names.names
 }
 
-impl Bundler<'_> {
-    fn intern(&mut self, target: Target) -> String {
+/// Definition names, unique once upper-camel-cased (as typify spells type names).
+#[derive(Default)]
+struct Names {
+    names: BTreeMap<Target, String>,
+    taken: BTreeSet<String>,
+}
+
+impl Names {
+    /// The name of `target`: the one it was given, or else `preferred` (or one after the
+    /// pointer's last segment, or the file stem) when free, with a number when not. Returns
+    /// whether it is new.
+    fn name(&mut self, target: Target, preferred: Option<&str>) -> (String, bool) {
         if let Some(name) = self.names.get(&target) {
-            return name.clone();
+            return (name.clone(), false);
         }
-        let base = match target.1.rsplit('/').next() {
-            Some(seg) if !target.1.is_empty() => crate::source::unescape_segment(seg),
-            _ => target
-                .0
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+        let base = match preferred {
+            Some(name) => name.to_owned(),
+            None => default_name(&target),
         };
-        let mut base: String = base
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        if !base.starts_with(|c: char| c.is_ascii_alphabetic()) {
-            base.insert_str(0, "Def");
-        }
         let mut name = base.clone();
         let mut n = 2;
         while self.taken.contains(&name.to_upper_camel_case()) {
@@ -197,8 +223,48 @@ impl Bundler<'_> {
             n += 1;
         }
         self.taken.insert(name.to_upper_camel_case());
-        self.names.insert(target.clone(), name.clone());
-        self.queue.push_back(target);
+        self.names.insert(target, name.clone());
+        (name, true)
+    }
+}
+
+/// A definition's name from where it is: its pointer's last segment, or its file's stem;
+/// ASCII letters, digits and `_`, starting with a letter.
+fn default_name(target: &Target) -> String {
+    let base = match target.1.rsplit('/').next() {
+        Some(seg) if !target.1.is_empty() => crate::source::unescape_segment(seg),
+        _ => target
+            .0
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let mut base: String = base
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if !base.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        base.insert_str(0, "Def");
+    }
+    base
+}
+
+struct Bundler<'a> {
+    root: &'a Path,
+    documents: &'a BTreeMap<PathBuf, Value>,
+    /// Names the shared definitions have catalog-wide, used where free.
+    preferred: &'a BTreeMap<Target, String>,
+    names: Names,
+    queue: VecDeque<Target>,
+}
+
+impl Bundler<'_> {
+    fn intern(&mut self, target: Target) -> String {
+        let preferred = self.preferred.get(&target).map(String::as_str);
+        let (name, new) = self.names.name(target.clone(), preferred);
+        if new {
+            self.queue.push_back(target);
+        }
         name
     }
 
@@ -221,7 +287,7 @@ impl Bundler<'_> {
                 }
             }
             self.rewrite(&target.0, &mut def);
-            definitions.insert(self.names[&target].clone(), def);
+            definitions.insert(self.names.names[&target].clone(), def);
         }
         definitions.into_iter().collect()
     }
@@ -247,13 +313,23 @@ impl Bundler<'_> {
 }
 
 /// Bundles the event schema at `root` (a catalog-relative path), whose root type is named
-/// `root_name`. References must have passed [`check_refs`].
-pub fn bundle(root: &Path, root_name: &str, documents: &BTreeMap<PathBuf, Value>) -> Bundle {
+/// `root_name`. The schema's own definitions keep their names; a shared definition gets its
+/// `preferred` (catalog-wide) name unless one of those has it. References must have passed
+/// [`check_refs`].
+pub fn bundle(
+    root: &Path,
+    root_name: &str,
+    documents: &BTreeMap<PathBuf, Value>,
+    preferred: &BTreeMap<Target, String>,
+) -> Bundle {
     let mut b = Bundler {
         root,
         documents,
-        names: BTreeMap::new(),
-        taken: BTreeSet::from([root_name.to_upper_camel_case()]),
+        preferred,
+        names: Names {
+            names: BTreeMap::new(),
+            taken: BTreeSet::from([root_name.to_upper_camel_case()]),
+        },
         queue: VecDeque::new(),
     };
     let Some(original) = documents.get(root) else {
@@ -284,31 +360,35 @@ pub fn bundle(root: &Path, root_name: &str, documents: &BTreeMap<PathBuf, Value>
             map.insert("definitions".to_owned(), Value::Object(definitions));
         }
     }
-    let origins = b.names.into_iter().map(|(t, n)| (n, t)).collect();
+    let origins = b.names.names.into_iter().map(|(t, n)| (n, t)).collect();
     Bundle { schema, origins }
 }
 
 /// Bundles the definitions at `targets` and everything they reference into one schema of
-/// `definitions` only, named catalog-wide (in `targets` order, so the first of two same-named
-/// definitions keeps the plain name). References must have passed [`check_refs`]; a `#`
-/// reference inside a file names that file's root as one more definition.
+/// `definitions` only: each under its `preferred` name, the others named in `targets` order
+/// (the first of two same-named keeps the plain name). References must have passed
+/// [`check_refs`]; a `#` reference inside a file names that file's root as one more definition.
 pub fn bundle_definitions(
     targets: impl IntoIterator<Item = Target>,
     documents: &BTreeMap<PathBuf, Value>,
+    preferred: &BTreeMap<Target, String>,
 ) -> Bundle {
     // No document has the empty path: every reference becomes a definition.
     let mut b = Bundler {
         root: Path::new(""),
         documents,
-        names: BTreeMap::new(),
-        taken: BTreeSet::new(),
+        preferred,
+        names: Names::default(),
         queue: VecDeque::new(),
     };
-    for target in targets {
+    // Targets with a catalog-wide name first, so that no other takes it.
+    let (named, unnamed): (Vec<Target>, Vec<Target>) =
+        targets.into_iter().partition(|t| preferred.contains_key(t));
+    for target in named.into_iter().chain(unnamed) {
         b.intern(target);
     }
     let definitions = b.drain();
-    let origins = b.names.into_iter().map(|(t, n)| (n, t)).collect();
+    let origins = b.names.names.into_iter().map(|(t, n)| (n, t)).collect();
     Bundle {
         schema: serde_json::json!({ "definitions": Value::Object(definitions) }),
         origins,
@@ -420,7 +500,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let b = bundle(Path::new("a/Ev.v1.json"), "Ev", &docs);
+        let b = bundle(Path::new("a/Ev.v1.json"), "Ev", &docs, &BTreeMap::new());
         assert_eq!(
             b.schema,
             json!({
@@ -449,7 +529,7 @@ mod tests {
             ),
             (
                 PathBuf::from("b/Money.json"),
-                json!({"$defs": {"Code": {"type": "string"}, "Money": {"type": "integer"}}}),
+                json!({"title": "Money", "$defs": {"Code": {"type": "string"}, "Money": {"type": "integer"}}}),
             ),
             (
                 PathBuf::from("b/Tree.json"),
@@ -458,16 +538,27 @@ mod tests {
         ]
         .into_iter()
         .collect();
+        // In path order; `b/Money.json` only holds definitions and is not named itself.
+        let names = shared_names(&docs);
+        let name =
+            |file: &str, pointer: &str| names[&(PathBuf::from(file), pointer.to_owned())].as_str();
+        assert_eq!(names.len(), 4);
+        assert_eq!(name("a/Money.json", ""), "Money");
+        assert_eq!(name("b/Money.json", "/$defs/Code"), "Code");
+        assert_eq!(name("b/Money.json", "/$defs/Money"), "Money2");
+        assert_eq!(name("b/Tree.json", ""), "Tree");
+
+        // Bundled under those names, whichever are referenced, with what they reference; a
+        // file's `#` is that file as a definition.
         let b = bundle_definitions(
             [
-                ("a/Money.json".into(), String::new()),
-                ("b/Money.json".into(), "/$defs/Money".into()),
                 ("b/Tree.json".into(), String::new()),
+                ("b/Money.json".into(), "/$defs/Money".into()),
+                ("a/Money.json".into(), String::new()),
             ],
             &docs,
+            &names,
         );
-        // The first target keeps the plain name; a file's `#` is that file as a definition;
-        // what a target references comes along.
         assert_eq!(
             b.schema,
             json!({"definitions": {
@@ -477,9 +568,48 @@ mod tests {
                 "Code": {"type": "string"}
             }})
         );
+        let alone = bundle_definitions(
+            [("b/Money.json".into(), "/$defs/Money".into())],
+            &docs,
+            &names,
+        );
         assert_eq!(
-            b.origins["Code"],
-            (PathBuf::from("b/Money.json"), "/$defs/Code".to_owned())
+            alone.schema,
+            json!({"definitions": {"Money2": {"type": "integer"}}})
+        );
+
+        // An event gets the shared names where its own definitions leave them free; where not,
+        // a number is added within the event (its Rust type stays the shared `Money`).
+        let mut docs = docs;
+        docs.insert(
+            "e/Ev.v1.json".into(),
+            json!({"title": "Ev", "properties": {
+                "a": {"$ref": "../b/Money.json#/$defs/Code"},
+                "b": {"$ref": "../a/Money.json"}
+            }, "$defs": {"Money": {"type": "string"}}}),
+        );
+        let ev = bundle(Path::new("e/Ev.v1.json"), "Ev", &docs, &names);
+        let local: BTreeMap<&str, &str> = ev
+            .origins
+            .iter()
+            .map(|(n, (file, p))| {
+                (
+                    n.as_str(),
+                    if p.is_empty() {
+                        file.to_str().unwrap()
+                    } else {
+                        p.as_str()
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(
+            local,
+            BTreeMap::from([
+                ("Code", "/$defs/Code"),
+                ("Money", "/$defs/Money"),
+                ("Money2", "a/Money.json")
+            ])
         );
     }
 
@@ -492,7 +622,7 @@ mod tests {
         )]
         .into_iter()
         .collect();
-        let b = bundle(Path::new("a/Ev.v1.json"), "Ev", &docs);
+        let b = bundle(Path::new("a/Ev.v1.json"), "Ev", &docs, &BTreeMap::new());
         assert_eq!(
             alias_cycle(&b),
             Some(vec!["A".into(), "B".into(), "A".into()])

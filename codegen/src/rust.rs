@@ -401,7 +401,8 @@ fn shared_failure(catalog: &Catalog, message: String) -> Box<Diagnostic> {
     let culprit = names
         .keys()
         .find(|target| {
-            let alone = crate::resolve::bundle_definitions([(*target).clone()], &catalog.shared);
+            let alone =
+                crate::resolve::bundle_definitions([(*target).clone()], &catalog.shared, names);
             typify(&alone.schema, &settings(), |_| ()).is_err()
         })
         .or_else(|| names.keys().next());
