@@ -438,6 +438,31 @@ fn asyncapi_document_validates_against_the_asyncapi_3_schema() {
                 v.examples.len()
             );
         }
+        // Shared definitions are components once, under their catalog-wide names; an event's
+        // own definitions are its own components.
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for v in catalog.versions() {
+            for (name, origin) in &v.definitions {
+                let own = format!("{}.{name}", v.message_type);
+                match catalog.shared_definitions.names.get(origin) {
+                    Some(shared) if origin.0 != v.path => {
+                        assert!(
+                            schemas.contains_key(&format!("shared.{shared}")),
+                            "{shared}"
+                        );
+                        assert!(!schemas.contains_key(&own), "{own} is a copy");
+                    }
+                    _ => assert!(schemas.contains_key(&own), "{own}"),
+                }
+            }
+        }
+        if cat == "schemas" {
+            assert!(schemas.contains_key("shared.DecimalAmount"));
+            assert_eq!(
+                schemas["InvoicePaid.v1"]["properties"]["amount"]["$ref"],
+                "#/components/schemas/shared.DecimalAmount"
+            );
+        }
         // Every `$ref` of the document points inside it.
         let text = serde_json::to_string(&doc).unwrap();
         for r in text.split("\"$ref\":\"").skip(1) {

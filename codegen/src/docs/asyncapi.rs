@@ -4,12 +4,17 @@
 //! headers.
 //!
 //! Payload schemas are the bundled event schemas, with their definitions moved under
-//! `components/schemas` (a `$ref` inside an AsyncAPI document resolves against the document).
+//! `components/schemas` (a `$ref` inside an AsyncAPI document resolves against the document):
+//! an event's own definitions as `<EventName.vN>.<Name>`, the catalog's shared definitions
+//! once each, as `shared.<Name>` (the names of the generated Rust `shared` module).
+
+use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
 use crate::config::EnvelopeProfile;
 use crate::model::{Catalog, EventVersion};
+use crate::resolve::Target;
 use crate::topology;
 
 /// The AsyncAPI version written.
@@ -32,9 +37,17 @@ pub fn document(catalog: &Catalog) -> Value {
         }
         schemas.insert("Envelope".into(), envelope);
     }
+    let shared = &catalog.shared_definitions;
+    if let Some(defs) = shared.schema.get("definitions").and_then(Value::as_object) {
+        for (name, def) in defs {
+            let mut def = def.clone();
+            rewrite_refs(&mut def, &|target| target.map(shared_component));
+            schemas.insert(shared_component(name), def);
+        }
+    }
     for v in catalog.versions() {
         let key = v.message_type.clone();
-        let (payload, definitions) = payload_schema(v, &key);
+        let (payload, definitions) = payload_schema(v, &key, &shared.names);
         schemas.insert(key.clone(), payload);
         schemas.extend(definitions);
         messages.insert(key.clone(), message(v, &key, profile));
@@ -141,36 +154,66 @@ pub fn to_json(document: &Value) -> String {
     s
 }
 
+/// The component name of the shared definition `name`.
+fn shared_component(name: &str) -> String {
+    format!("shared.{name}")
+}
+
 /// The event's bundled schema with references rewritten into `components/schemas`, and its
-/// definitions as components named `<key>.<Definition>`.
-fn payload_schema(v: &EventVersion, key: &str) -> (Value, Map<String, Value>) {
+/// own definitions as components named `<key>.<Definition>`; its shared definitions are the
+/// catalog's `shared.<Name>` components.
+fn payload_schema(
+    v: &EventVersion,
+    key: &str,
+    shared: &BTreeMap<Target, String>,
+) -> (Value, Map<String, Value>) {
     let mut schema = v.resolved.clone();
     let mut definitions = Map::new();
+    // The catalog-wide name of a definition the bundle copied from a shared file.
+    let shared_name = |name: &str| {
+        v.definitions
+            .get(name)
+            .filter(|origin| origin.0 != v.path)
+            .and_then(|origin| shared.get(origin))
+    };
+    let component = |name: &str| match shared_name(name) {
+        Some(shared) => shared_component(shared),
+        None => format!("{key}.{name}"),
+    };
     if let Some(o) = schema.as_object_mut() {
         for k in ["$schema", "$id", "x-event", "examples"] {
             o.remove(k);
         }
         if let Some(Value::Object(defs)) = o.remove("definitions") {
             for (name, def) in defs {
-                definitions.insert(format!("{key}.{name}"), def);
+                if shared_name(&name).is_none() {
+                    definitions.insert(component(&name), def);
+                }
             }
         }
     }
-    rewrite_refs(&mut schema, key);
+    let target = |name: Option<&str>| Some(name.map_or_else(|| key.to_owned(), component));
+    rewrite_refs(&mut schema, &target);
     for def in definitions.values_mut() {
-        rewrite_refs(def, key);
+        rewrite_refs(def, &target);
     }
     (schema, definitions)
 }
 
-/// Points the bundle's references (`#`, `#/definitions/<Name>`) at `components/schemas`.
-fn rewrite_refs(schema: &mut Value, key: &str) {
+/// Points the bundle's references (`#` as `None`, `#/definitions/<Name>` as `Some(Name)`) at
+/// the `components/schemas` entry `component` names (a reference it names none for is left).
+fn rewrite_refs(schema: &mut Value, component: &dyn Fn(Option<&str>) -> Option<String>) {
     crate::walk::visit_mut(schema, &mut |node| {
         if let Some(Value::String(r)) = node.get_mut("$ref") {
-            if r == "#" {
-                *r = format!("#/components/schemas/{key}");
+            let target = if r == "#" {
+                None
             } else if let Some(name) = r.strip_prefix("#/definitions/") {
-                *r = format!("#/components/schemas/{key}.{name}");
+                Some(name)
+            } else {
+                return;
+            };
+            if let Some(at) = component(target) {
+                *r = format!("#/components/schemas/{at}");
             }
         }
     });
