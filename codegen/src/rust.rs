@@ -168,6 +168,8 @@ struct SharedType {
     name: String,
     /// The traits it implements, for typify's use of it in event versions.
     impls: Vec<TypeSpaceImpl>,
+    /// The types it generates: itself and its inline schemas (`Money`, `MoneyCurrency`).
+    types: Vec<String>,
 }
 
 /// The catalog's shared types, by the (file, pointer) of their definition.
@@ -219,14 +221,15 @@ fn render_shared(catalog: &Catalog) -> Result<(Option<String>, SharedTypes), Box
         (space.to_stream(), defined_types(space))
     })
     .map_err(|message| shared_failure(catalog, message))?;
-    check_unique_names(catalog, &defined)?;
+    let mut unit_types = shared_unit_types(catalog, &defined)?;
     let types = shared
         .names
         .iter()
-        .filter_map(|(target, name)| {
-            let name = name.to_upper_camel_case();
+        .filter_map(|(target, def)| {
+            let name = def.to_upper_camel_case();
             let impls = defined.get(&name)?.clone();
-            Some((target.clone(), SharedType { name, impls }))
+            let types = unit_types.remove(def).unwrap_or_else(|| vec![name.clone()]);
+            Some((target.clone(), SharedType { name, impls, types }))
         })
         .collect();
     let text = format_file(
@@ -246,21 +249,20 @@ enum Unit<'a> {
     Definition(&'a str),
 }
 
-/// typify merges the same-named types of one space without a word: an inline schema is named
-/// after its parent and property (`Address` + `kind` → `AddressKind`), and when another part
-/// of the space generates a type of that name, both become one type. Generates each unit of
-/// `schema` (its root when `with_root`, each definition) in a space of its own, everything
-/// else replaced, and returns a name two units produce, with the two. Definitions named in
-/// `skip` are replaced in `settings` already and generate nothing.
-fn merged_name<'a>(
+/// The types each unit of `schema` (its root when `with_root`, each definition) generates in
+/// a space of its own, everything else replaced. Definitions named in `skip` are replaced in
+/// `settings` already and generate nothing, so they are left out.
+fn unit_types<'a>(
     schema: &'a Value,
     with_root: bool,
     settings: &TypeSpaceSettings,
     skip: &BTreeSet<&str>,
     impls: &BTreeMap<String, Vec<TypeSpaceImpl>>,
-) -> Option<(String, Unit<'a>, Unit<'a>)> {
-    // Without definitions there is one unit at most.
-    let defs = schema.get("definitions").and_then(Value::as_object)?;
+) -> Vec<(Unit<'a>, Vec<String>)> {
+    // Without definitions there is one unit at most, and nothing to tell apart.
+    let Some(defs) = schema.get("definitions").and_then(Value::as_object) else {
+        return Vec::new();
+    };
     let replaced = |names: &mut dyn Iterator<Item = &str>| {
         let mut settings = settings.clone();
         for name in names {
@@ -290,11 +292,19 @@ fn merged_name<'a>(
         let alone = serde_json::json!({ "definitions": reached });
         units.push((Unit::Definition(name), names(&alone, &settings)));
     }
-    let mut first: BTreeMap<String, Unit> = BTreeMap::new();
+    units
+}
+
+/// typify merges the same-named types of one space without a word: an inline schema is named
+/// after its parent and property (`Address` + `kind` → `AddressKind`), and when another part
+/// of the space generates a type of that name, both become one type. Returns a name two of
+/// `units` (see [`unit_types`]) generate, with the two.
+fn first_merge<'a>(units: &[(Unit<'a>, Vec<String>)]) -> Option<(String, Unit<'a>, Unit<'a>)> {
+    let mut first: BTreeMap<&str, Unit> = BTreeMap::new();
     for (unit, types) in units {
         for ty in types {
-            if let Some(other) = first.insert(ty.clone(), unit) {
-                return Some((ty, other, unit));
+            if let Some(other) = first.insert(ty, *unit) {
+                return Some((ty.clone(), other, *unit));
             }
         }
     }
@@ -304,16 +314,22 @@ fn merged_name<'a>(
 /// The help of a merged-name diagnostic.
 const MERGED_HELP: &str = "an inline schema is named after its parent and property: give it a `title`, or rename one of the definitions";
 
-/// Fails when two shared definitions would generate a type of the same name.
-fn check_unique_names(
+/// The types each shared definition generates (itself and its inline schemas), by name; fails
+/// when two of them would generate a type of the same name.
+fn shared_unit_types(
     catalog: &Catalog,
     impls: &BTreeMap<String, Vec<TypeSpaceImpl>>,
-) -> Result<(), Box<Diagnostic>> {
+) -> Result<BTreeMap<String, Vec<String>>, Box<Diagnostic>> {
     let shared = &catalog.shared_definitions;
-    let Some((ty, Unit::Definition(first), Unit::Definition(second))) =
-        merged_name(&shared.schema, false, &settings(), &BTreeSet::new(), impls)
-    else {
-        return Ok(());
+    let units = unit_types(&shared.schema, false, &settings(), &BTreeSet::new(), impls);
+    let Some((ty, Unit::Definition(first), Unit::Definition(second))) = first_merge(&units) else {
+        return Ok(units
+            .into_iter()
+            .filter_map(|(unit, types)| match unit {
+                Unit::Definition(name) => Some((name.to_owned(), types)),
+                Unit::Root => None,
+            })
+            .collect());
     };
     let at = |name: &str| {
         shared
@@ -445,7 +461,7 @@ fn render_version(v: &EventVersion, shared: &SharedTypes) -> Rendered {
                 format!("super::super::shared::{}", t.name),
                 t.impls.iter().copied(),
             );
-            used.insert(t.name.as_str());
+            used.extend(t.types.iter().map(String::as_str));
             replaced.insert(local.as_str());
         }
     }
@@ -455,9 +471,8 @@ fn render_version(v: &EventVersion, shared: &SharedTypes) -> Rendered {
     .map_err(failed)?;
     // With definitions of its own beside the root, a name may come from two places.
     if v.definitions.len() > replaced.len() {
-        if let Some((ty, first, second)) =
-            merged_name(&v.resolved, true, &settings, &replaced, &defined)
-        {
+        let units = unit_types(&v.resolved, true, &settings, &replaced, &defined);
+        if let Some((ty, first, second)) = first_merge(&units) {
             return Err(merged_in_version(v, &ty, first, second));
         }
     }

@@ -44,8 +44,10 @@ mod tests {
             ..serde_json::from_str(<ev::Everything as Event>::EXAMPLES[0]).unwrap()
         };
         assert_eq!(e.price.as_ref(), Some(&total));
-        // Re-exported under its own name where the event has no type of that name…
+        // Re-exported under its own name where the event has no type of that name, with the
+        // types of its inline schemas…
         let _: &ev::Money = &total;
+        let _: &ev::MoneyAmount = &total.amount;
         let _: pv::Currency = shared::Currency::Uah;
         assert!(matches!(p.currency, shared::Currency::Uah));
         // …and not where it has one: `Priced`'s own `Money` is its integer definition.
