@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::compat::{compare, CompatError, CompatRule, Direction, Finding, Mode, Policy};
 use crate::config::{Compatibility, RustApiSeverity};
 use crate::diagnostics::Position;
-use crate::docs::fields::{fields, Field};
+use crate::docs::fields::{fields_of, Field};
 use crate::model::{Catalog, EventVersion};
 
 /// A finding located in the catalog.
@@ -144,7 +144,7 @@ pub fn check(
             continue;
         }
         out.extend(
-            rust_api(was, now)
+            rust_api(old, was, new, now)
                 .into_iter()
                 .map(|f| located(new, now, f, rust_api_error)),
         );
@@ -277,9 +277,14 @@ fn orphaned(new: &Catalog, was: &EventVersion) -> Vec<CheckFinding> {
 /// Changes that break code compiled against the generated types of `was`, field by field:
 /// a Rust type changed, a field moved between `T` and `Option<T>`, a field removed, an enum
 /// gained or lost a variant.
-fn rust_api(was: &EventVersion, now: &EventVersion) -> Vec<Finding> {
-    let old = fields(&was.resolved, &was.rust.type_name);
-    let new = fields(&now.resolved, &now.rust.type_name);
+fn rust_api(
+    old_catalog: &Catalog,
+    was: &EventVersion,
+    new_catalog: &Catalog,
+    now: &EventVersion,
+) -> Vec<Finding> {
+    let old = fields_of(was, &old_catalog.shared_definitions);
+    let new = fields_of(now, &new_catalog.shared_definitions);
     let by_path: BTreeMap<&str, &Field> = new.iter().map(|f| (f.path.as_str(), f)).collect();
     let mut out = Vec::new();
     let mut finding = |rule, old: &Field, new_pointer: &str, message: String| {

@@ -475,3 +475,26 @@ fn asyncapi_document_validates_against_the_asyncapi_3_schema() {
         assert_eq!(yaml, doc);
     }
 }
+
+#[test]
+fn field_tables_name_shared_types_as_generated() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/codegen/shapes");
+    let catalog = catalog(&dir);
+    let v = catalog.version("Priced.v1").expect("Priced.v1");
+    let rows = schemactl_codegen::docs::fields::fields_of(v, &catalog.shared_definitions);
+    let ty = |path: &str| {
+        rows.iter()
+            .find(|f| f.path == path)
+            .unwrap_or_else(|| panic!("no field {path}"))
+            .rust_type
+            .as_str()
+    };
+    // `Priced` has a `Money` of its own: the shared one (`Money2` in its bundle) is
+    // `shared::Money`, as the generated struct has it, and so are its inline types.
+    assert_eq!(ty("cents"), "Money");
+    assert_eq!(ty("total"), "shared::Money");
+    assert_eq!(ty("total.amount"), "shared::MoneyAmount");
+    // Re-exported under their own names.
+    assert_eq!(ty("currency"), "Currency");
+    assert_eq!(ty("category"), "Category");
+}

@@ -2,12 +2,13 @@
 //! flattened to paths (`lines[].sku`), with the Rust type the generator gives it, whether it
 //! is required, its constraints and its description.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use heck::ToUpperCamelCase;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::model::{EventVersion, SharedDefinitions};
 use crate::source::escape_segment;
 
 /// One row of a field table.
@@ -36,11 +37,36 @@ const MAX_DEPTH: usize = 8;
 /// The field table of `schema` (a bundled event schema whose references are `#` or
 /// `#/definitions/<Name>`); `type_name` is the Rust name of its root type.
 pub fn fields(schema: &Value, type_name: &str) -> Vec<Field> {
+    table(schema, type_name, &Names::new())
+}
+
+/// The field table of the event version `v`, whose catalog's shared definitions are `shared`.
+/// A shared definition the event's bundle names otherwise (because a definition of the event's
+/// own has its name) shows as its type in the `shared` module (`shared::Money`).
+pub fn fields_of(v: &EventVersion, shared: &SharedDefinitions) -> Vec<Field> {
+    let names: Names = v
+        .definitions
+        .iter()
+        .filter(|(_, origin)| origin.0 != v.path)
+        .filter_map(|(local, origin)| {
+            let shared = shared.names.get(origin)?.to_upper_camel_case();
+            let local = local.to_upper_camel_case();
+            (local != shared).then(|| (local, format!("shared::{shared}")))
+        })
+        .collect();
+    table(&v.resolved, &v.rust.type_name, &names)
+}
+
+/// Rust names of definitions that differ from the bundle's, by the bundle's (upper camel case).
+type Names = BTreeMap<String, String>;
+
+fn table(schema: &Value, type_name: &str, names: &Names) -> Vec<Field> {
     let mut rows = Vec::new();
     let mut table = Table {
         root: schema,
         rows: &mut rows,
         on_path: BTreeSet::from([String::new()]),
+        names,
     };
     if let Some(obj) = schema.as_object() {
         table.object(obj, "", "", type_name, 0);
@@ -54,6 +80,8 @@ struct Table<'a> {
     /// Pointers of the definitions being expanded on the current path (`""` for the root),
     /// so recursive types end.
     on_path: BTreeSet<String>,
+    /// Definitions whose Rust name is not the bundle's.
+    names: &'a Names,
 }
 
 impl<'a> Table<'a> {
@@ -81,7 +109,7 @@ impl<'a> Table<'a> {
             };
             let is_required = required.contains(name.as_str());
             let hint = format!("{parent}{}", name.to_upper_camel_case());
-            let mut rust_type = rust_type(prop, &hint);
+            let mut rust_type = type_of(prop, &hint, self.names);
             if !is_required && !rust_type.starts_with("Option<") && !has_default(prop) {
                 rust_type = format!("Option<{rust_type}>");
             }
@@ -143,7 +171,11 @@ impl<'a> Table<'a> {
         };
         let pointer = reference.strip_prefix('#').unwrap_or(reference);
         match self.root.pointer(pointer) {
-            Some(target) => (target, definition_name(reference), pointer.to_owned()),
+            Some(target) => (
+                target,
+                definition_name(reference, self.names),
+                pointer.to_owned(),
+            ),
             None => (schema, None, at.to_owned()),
         }
     }
@@ -160,16 +192,22 @@ fn has_default(schema: &Value) -> bool {
     schema.get("default").is_some()
 }
 
-fn definition_name(reference: &str) -> Option<String> {
-    reference
+fn definition_name(reference: &str, names: &Names) -> Option<String> {
+    let name = reference
         .strip_prefix("#/definitions/")
-        .or_else(|| reference.strip_prefix("#/$defs/"))
-        .map(|n| n.to_upper_camel_case())
+        .or_else(|| reference.strip_prefix("#/$defs/"))?
+        .to_upper_camel_case();
+    Some(names.get(&name).cloned().unwrap_or(name))
 }
 
 /// The Rust type typify generates for `schema`; `hint` names inline types that need one
 /// (the parent type's name followed by the property's).
 pub fn rust_type(schema: &Value, hint: &str) -> String {
+    type_of(schema, hint, &Names::new())
+}
+
+/// [`rust_type`], with definitions renamed by `names`.
+fn type_of(schema: &Value, hint: &str, names: &Names) -> String {
     let Some(obj) = schema.as_object() else {
         return match schema {
             Value::Bool(false) => "!".to_owned(),
@@ -177,7 +215,7 @@ pub fn rust_type(schema: &Value, hint: &str) -> String {
         };
     };
     if let Some(reference) = obj.get("$ref").and_then(Value::as_str) {
-        return definition_name(reference).unwrap_or_else(|| "Self".to_owned());
+        return definition_name(reference, names).unwrap_or_else(|| "Self".to_owned());
     }
     if ["enum", "oneOf", "anyOf", "allOf"]
         .iter()
@@ -199,14 +237,17 @@ pub fn rust_type(schema: &Value, hint: &str) -> String {
         ["array"] => {
             let item = obj
                 .get("items")
-                .map(|i| rust_type(i, &format!("{hint}Item")))
+                .map(|i| type_of(i, &format!("{hint}Item"), names))
                 .unwrap_or_else(|| "serde_json::Value".to_owned());
             format!("Vec<{item}>")
         }
         ["object"] if obj.contains_key("properties") => hint.to_owned(),
         ["object"] => match obj.get("additionalProperties") {
             Some(v @ Value::Object(_)) => {
-                format!("HashMap<String, {}>", rust_type(v, &format!("{hint}Value")))
+                format!(
+                    "HashMap<String, {}>",
+                    type_of(v, &format!("{hint}Value"), names)
+                )
             }
             _ => "serde_json::Map<String, serde_json::Value>".to_owned(),
         },

@@ -370,7 +370,7 @@ fn summary(v: &EventVersion, latest: bool, fields: &[Field]) -> Summary {
 fn version_view(catalog: &Catalog, v: &EventVersion, previous: Option<&Catalog>) -> VersionView {
     let event = &catalog.events[&v.name];
     let latest_version = event.latest().map_or(v.version, |l| l.version);
-    let fields = fields::fields(&v.resolved, &v.rust.type_name);
+    let fields = fields::fields_of(v, &catalog.shared_definitions);
     let summary = summary(v, latest_version == v.version, &fields);
     let mut diffs = Vec::new();
     if let Some(was) = previous.and_then(|p| p.version(&v.message_type)) {
