@@ -185,16 +185,25 @@ pub fn shared_names(shared: &BTreeMap<PathBuf, Value>) -> BTreeMap<Target, Strin
         if is_schema {
             names.name((file.clone(), String::new()), None);
         }
-        for key in ["$defs", "definitions"] {
-            if let Some(Value::Object(defs)) = doc.get(key) {
-                for name in defs.keys() {
-                    let pointer = format!("/{key}/{}", crate::source::escape_segment(name));
-                    names.name((file.clone(), pointer), None);
-                }
-            }
+        for target in definitions_of(file, doc) {
+            names.name(target, None);
         }
     }
     names.names
+}
+
+/// The `$defs` and `definitions` entries of the document `doc` at `file`, in order.
+fn definitions_of<'a>(file: &'a Path, doc: &'a Value) -> impl Iterator<Item = Target> + 'a {
+    ["$defs", "definitions"].into_iter().flat_map(move |key| {
+        doc.get(key)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|defs| defs.keys())
+            .map(move |name| {
+                let pointer = format!("/{key}/{}", crate::source::escape_segment(name));
+                (file.to_path_buf(), pointer)
+            })
+    })
 }
 
 /// Definition names, unique once upper-camel-cased (as typify spells type names).
@@ -339,13 +348,8 @@ pub fn bundle(
         };
     };
     // The root's own definitions keep their names (typify names types after them).
-    for key in ["$defs", "definitions"] {
-        if let Some(Value::Object(defs)) = original.get(key) {
-            for name in defs.keys() {
-                let pointer = format!("/{key}/{}", crate::source::escape_segment(name));
-                b.intern((root.to_path_buf(), pointer));
-            }
-        }
+    for target in definitions_of(root, original) {
+        b.intern(target);
     }
     let mut schema = original.clone();
     if let Value::Object(map) = &mut schema {
