@@ -275,6 +275,21 @@ impl SharedDefinitions {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
+
+    /// The definitions of `v`'s bundle that are shared ones: the name in the bundle, where the
+    /// definition is, and its catalog-wide name.
+    pub fn used_by<'a>(
+        &'a self,
+        v: &'a EventVersion,
+    ) -> impl Iterator<Item = (&'a str, &'a Target, &'a str)> + 'a {
+        v.definitions
+            .iter()
+            .filter(|(_, origin)| origin.0 != v.path)
+            .filter_map(|(local, origin)| {
+                let shared = self.names.get(origin)?;
+                Some((local.as_str(), origin, shared.as_str()))
+            })
+    }
 }
 
 /// One major version of an event: the unit of code generation.

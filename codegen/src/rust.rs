@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use typify::{TypeDetails, TypeSpace, TypeSpaceImpl, TypeSpaceSettings};
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Rule};
-use crate::model::{Catalog, EventVersion};
+use crate::model::{Catalog, EventVersion, SharedDefinitions};
 use crate::panic_guard;
 use crate::resolve::Target;
 
@@ -56,7 +56,7 @@ pub fn render(catalog: &Catalog) -> Result<Files, Diagnostics> {
                 .chain(
                     versions
                         .par_iter()
-                        .map(|v| render_version(v, &shared))
+                        .map(|v| render_version(v, &catalog.shared_definitions, &shared))
                         .collect::<Vec<_>>(),
                 )
                 .collect(),
@@ -311,6 +311,10 @@ fn first_merge<'a>(units: &[(Unit<'a>, Vec<String>)]) -> Option<(String, Unit<'a
     None
 }
 
+/// The help of a diagnostic for schemas typify rejects.
+const TYPIFY_HELP: &str =
+    "simplify the construct named above; `schemactl lint` lists unsupported keywords";
+
 /// The help of a merged-name diagnostic.
 const MERGED_HELP: &str = "an inline schema is named after its parent and property: give it a `title`, or rename one of the definitions";
 
@@ -430,31 +434,33 @@ fn shared_failure(catalog: &Catalog, message: String) -> Box<Diagnostic> {
             pointer,
             format!("cannot generate Rust for the shared definitions: {message}"),
         )
-        .help("simplify the construct named above; `schemactl lint` lists unsupported keywords"),
+        .help(TYPIFY_HELP),
     )
 }
 
 /// Renders one event version's file: its payload types, with every shared definition it
 /// references replaced by (and re-exported from) the `shared` module's type, and its `Event`
 /// impl.
-fn render_version(v: &EventVersion, shared: &SharedTypes) -> Rendered {
-    let failed =
-        |message: String| {
-            Box::new(Diagnostic::new(
-            Rule::Codegen,
-            v.path.clone(),
-            "",
-            format!("cannot generate Rust for {}: {message}", v.message_type),
+fn render_version(
+    v: &EventVersion,
+    catalog_shared: &SharedDefinitions,
+    shared: &SharedTypes,
+) -> Rendered {
+    let failed = |message: String| {
+        Box::new(
+            Diagnostic::new(
+                Rule::Codegen,
+                v.path.clone(),
+                "",
+                format!("cannot generate Rust for {}: {message}", v.message_type),
+            )
+            .help(TYPIFY_HELP),
         )
-        .help("simplify the construct named above; `schemactl lint` lists unsupported keywords"))
-        };
+    };
     let mut settings = settings();
     let mut used = BTreeSet::new();
     let mut replaced = BTreeSet::new();
-    for (local, target) in &v.definitions {
-        if target.0 == v.path {
-            continue;
-        }
+    for (local, target, _) in catalog_shared.used_by(v) {
         if let Some(t) = shared.get(target) {
             settings.with_replacement(
                 local.to_upper_camel_case(),
@@ -462,7 +468,7 @@ fn render_version(v: &EventVersion, shared: &SharedTypes) -> Rendered {
                 t.impls.iter().copied(),
             );
             used.extend(t.types.iter().map(String::as_str));
-            replaced.insert(local.as_str());
+            replaced.insert(local);
         }
     }
     let (types, defined) = typify(&v.resolved, &settings, |space| {

@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::config::EnvelopeProfile;
-use crate::model::{Catalog, EventVersion};
-use crate::resolve::Target;
+use crate::model::{Catalog, EventVersion, SharedDefinitions};
 use crate::topology;
 
 /// The AsyncAPI version written.
@@ -47,7 +46,7 @@ pub fn document(catalog: &Catalog) -> Value {
     }
     for v in catalog.versions() {
         let key = v.message_type.clone();
-        let (payload, definitions) = payload_schema(v, &key, &shared.names);
+        let (payload, definitions) = payload_schema(v, &key, shared);
         schemas.insert(key.clone(), payload);
         schemas.extend(definitions);
         messages.insert(key.clone(), message(v, &key, profile));
@@ -165,17 +164,13 @@ fn shared_component(name: &str) -> String {
 fn payload_schema(
     v: &EventVersion,
     key: &str,
-    shared: &BTreeMap<Target, String>,
+    shared: &SharedDefinitions,
 ) -> (Value, Map<String, Value>) {
     let mut schema = v.resolved.clone();
     let mut definitions = Map::new();
-    // The catalog-wide name of a definition the bundle copied from a shared file.
-    let shared_name = |name: &str| {
-        v.definitions
-            .get(name)
-            .filter(|origin| origin.0 != v.path)
-            .and_then(|origin| shared.get(origin))
-    };
+    // The catalog-wide names of the definitions the bundle copied from shared files.
+    let shared: BTreeMap<&str, &str> = shared.used_by(v).map(|(l, _, s)| (l, s)).collect();
+    let shared_name = |name: &str| shared.get(name).copied();
     let component = |name: &str| match shared_name(name) {
         Some(shared) => shared_component(shared),
         None => format!("{key}.{name}"),

@@ -44,13 +44,10 @@ pub fn fields(schema: &Value, type_name: &str) -> Vec<Field> {
 /// A shared definition the event's bundle names otherwise (because a definition of the event's
 /// own has its name) shows as its type in the `shared` module (`shared::Money`).
 pub fn fields_of(v: &EventVersion, shared: &SharedDefinitions) -> Vec<Field> {
-    let names: Names = v
-        .definitions
-        .iter()
-        .filter(|(_, origin)| origin.0 != v.path)
-        .filter_map(|(local, origin)| {
-            let shared = shared.names.get(origin)?.to_upper_camel_case();
-            let local = local.to_upper_camel_case();
+    let names: Names = shared
+        .used_by(v)
+        .filter_map(|(local, _, shared)| {
+            let (local, shared) = (local.to_upper_camel_case(), shared.to_upper_camel_case());
             (local != shared).then(|| (local, format!("shared::{shared}")))
         })
         .collect();
