@@ -44,8 +44,8 @@ pub use trace::TraceContext;
 
 #[cfg(feature = "amqp")]
 pub use consumer::{
-    ConsumerConfig, ConsumerHandle, ConsumerStats, Dispatch, DispatchVisitor, EventHandler,
-    Incoming, Uniform,
+    ConsumerConfig, ConsumerHandle, ConsumerState, ConsumerStats, Dispatch, DispatchVisitor,
+    EventHandler, Incoming, SessionState, Uniform,
 };
 #[cfg(feature = "amqp")]
 pub use error::{

@@ -120,12 +120,27 @@ impl std::fmt::Debug for Publisher {
     }
 }
 
-/// Opens a connection with automatic recovery.
+/// Whether lapin recovers a failed connection by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    /// lapin reconnects and reopens the channels (publishing: every unconfirmed message is
+    /// published again after it).
+    Automatic,
+    /// A failed connection stays failed and its owner opens a new one (consuming: see
+    /// `consumer::session`).
+    Manual,
+}
+
+/// Opens a connection.
 pub(crate) async fn connect(
     url: &str,
     name: Option<&str>,
+    recovery: Recovery,
 ) -> Result<Connection, (String, lapin::Error)> {
-    let mut properties = ConnectionProperties::default().enable_auto_recover();
+    let mut properties = ConnectionProperties::default();
+    if recovery == Recovery::Automatic {
+        properties = properties.enable_auto_recover();
+    }
     if let Some(name) = name {
         properties = properties.with_connection_name(name.into());
     }
@@ -146,7 +161,7 @@ impl Publisher {
     /// Connects to the broker at `url` (`amqp://user:pass@host:port/vhost`) and opens a
     /// channel in confirm mode.
     pub async fn connect(url: &str, config: PublisherConfig) -> Result<Self, PublishError> {
-        let connection = connect(url, config.connection_name.as_deref())
+        let connection = connect(url, config.connection_name.as_deref(), Recovery::Automatic)
             .await
             .map_err(|(url, source)| PublishErrorKind::Connect { url, source })?;
         let channel = confirm_channel(&connection).await.map_err(|source| {
@@ -402,7 +417,13 @@ impl Publisher {
             return;
         }
         let Some(url) = &self.inner.url else { return };
-        match connect(url, self.inner.config.connection_name.as_deref()).await {
+        match connect(
+            url,
+            self.inner.config.connection_name.as_deref(),
+            Recovery::Automatic,
+        )
+        .await
+        {
             Ok(connection) => match confirm_channel(&connection).await {
                 Ok(fresh) => {
                     tracing::info!("publisher reconnected after recovery gave up");

@@ -1,6 +1,6 @@
 //! Shared helpers of the broker tests: a sandbox of the catalog's topology under a prefix
-//! unique to the test, deleted when the sandbox drops, and a handler that records what it
-//! receives.
+//! unique to the test, deleted when the sandbox drops (kept for inspection when the test
+//! fails, and deleted by the next run), and a handler that records what it receives.
 
 #![allow(dead_code)]
 
@@ -76,6 +76,7 @@ impl Sandbox {
                 )
             });
         let channel = connection.create_channel().await.expect("channel");
+        delete_kept_sandboxes(&channel).await;
         let prefix = unique_prefix(test);
         let topology = schemactl_catalog::topology::catalog().with_prefix(&prefix);
         Sandbox {
@@ -161,8 +162,89 @@ impl Sandbox {
     }
 }
 
+/// Where the prefixes of sandboxes kept after a failed test are recorded, one file each.
+fn kept_sandboxes_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("kept-broker-sandboxes")
+}
+
+/// Deletes what earlier failed runs kept for inspection.
+async fn delete_kept_sandboxes(channel: &Channel) {
+    let Ok(entries) = std::fs::read_dir(kept_sandboxes_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let prefix = entry.file_name().to_string_lossy().into_owned();
+        let topology = schemactl_catalog::topology::catalog().with_prefix(&prefix);
+        match topology.delete(channel).await {
+            Ok(()) => {
+                let _ = std::fs::remove_file(entry.path());
+                eprintln!("deleted the queues and exchanges a failed run kept under `{prefix}`");
+            }
+            Err(e) => eprintln!("cannot delete the sandbox kept under `{prefix}` yet: {e}"),
+        }
+    }
+}
+
+impl Sandbox {
+    /// What the broker holds in this sandbox's queues (ready, unacknowledged, consumers), from
+    /// `rabbitmqctl list_queues`: printed when a broker test fails.
+    pub async fn broker_report(&self) -> String {
+        let out = tokio::process::Command::new("rabbitmqctl")
+            .args([
+                "list_queues",
+                "-q",
+                "--no-table-headers",
+                "name",
+                "type",
+                "messages_ready",
+                "messages_unacknowledged",
+                "consumers",
+            ])
+            .output()
+            .await;
+        let out = match out {
+            Ok(out) if out.status.success() => out,
+            Ok(out) => {
+                return format!(
+                    "rabbitmqctl list_queues failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            }
+            Err(e) => return format!("cannot run rabbitmqctl: {e}"),
+        };
+        let mut report = String::from("queue\ttype\tready\tunacked\tconsumers\n");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut rows: Vec<&str> = text
+            .lines()
+            .filter(|line| line.starts_with(&self.prefix))
+            .collect();
+        rows.sort_unstable();
+        for row in rows {
+            report.push_str(row);
+            report.push('\n');
+        }
+        report
+    }
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Keep the queues for inspection; the next run of any broker test deletes them.
+            let dir = kept_sandboxes_dir();
+            let kept = std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(dir.join(&self.prefix), b""));
+            match kept {
+                Ok(()) => eprintln!(
+                    "the test failed: its queues and exchanges are kept under `{}` for inspection \
+                     (`rabbitmqctl list_queues name messages_ready messages_unacknowledged consumers`); \
+                     the next broker test run deletes them",
+                    self.prefix
+                ),
+                Err(e) => eprintln!("cannot record the kept sandbox `{}`: {e}", self.prefix),
+            }
+            return;
+        }
         let topology = self.topology.clone();
         // Drop cannot await: delete on a runtime of its own.
         let _ = std::thread::spawn(move || {
