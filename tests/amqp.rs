@@ -44,6 +44,7 @@ impl DispatchVisitor for StartAll {
             start(
                 &amqp_url(),
                 &schemactl_catalog::topology::catalog(),
+                schemactl_catalog::wire(),
                 dispatch,
                 config,
             )
@@ -506,8 +507,8 @@ async fn duplicates_reach_the_handler_once(store: Arc<dyn IdempotencyStore>, tes
         .await
         .unwrap();
     let publisher = UserServicePublisher::new(sandbox.publisher().await);
-    let id = uuid::Uuid::new_v4();
-    let ctx = PublishContext::new().message_id(id);
+    let id = uuid::Uuid::new_v4().to_string();
+    let ctx = PublishContext::new().message_id(id.clone());
     for _ in 0..3 {
         publisher
             .user_email_verified_v1(&example::<UserEmailVerifiedV1>(), &ctx)

@@ -25,7 +25,6 @@ use schemactl_catalog::consumers::NotificationService;
 use schemactl_catalog::producers::UserServicePublisher;
 use schemactl_catalog::user::UserEmailVerifiedV1;
 use schemactl_runtime::{ConsumerConfig, ConsumerHandle, PublishContext, SessionState, Uniform};
-use uuid::Uuid;
 
 const MESSAGES: usize = 20_000;
 
@@ -67,7 +66,7 @@ impl Timeline {
 async fn explain_missing(
     sandbox: &Sandbox,
     consumer: &ConsumerHandle,
-    missing: &[(Uuid, Duration)],
+    missing: &[(String, Duration)],
     timeline: Timeline,
 ) {
     eprintln!("{} confirmed messages were never consumed.", missing.len());
@@ -195,10 +194,10 @@ async fn no_confirmed_message_is_lost_across_broker_faults() {
             _ => break,
         }
     }
-    let mut missing: Vec<(Uuid, Duration)> = confirmed
+    let mut missing: Vec<(String, Duration)> = confirmed
         .iter()
         .filter(|(id, _)| !seen.contains(*id))
-        .map(|(id, at)| (*id, *at))
+        .map(|(id, at)| (id.clone(), *at))
         .collect();
     missing.sort_by_key(|(_, at)| *at);
     let lost = missing.len();

@@ -9,7 +9,7 @@ use lapin::types::AMQPValue;
 use schemactl_codegen::docs::site::{envelope_sample, EnvelopeSample};
 use schemactl_codegen::docs::DocsModel;
 use schemactl_codegen::{load, LoadOptions};
-use schemactl_runtime::{wire, Envelope, EnvelopeProfile, TraceContext, ENVELOPE_VERSION};
+use schemactl_runtime::{wire, Dialect, Envelope, EnvelopeProfile, TraceContext, ENVELOPE_VERSION};
 use serde_json::Value;
 
 const PROFILES: [EnvelopeProfile; 3] = [
@@ -54,7 +54,7 @@ fn docs_envelope_samples_are_what_the_runtime_sends() {
             let payload: Value =
                 serde_json::from_str(v.examples.first().map_or("{}", String::as_str)).unwrap();
             let envelope = Envelope {
-                message_id: get("message_id").parse().unwrap(),
+                message_id: get("message_id").to_owned(),
                 message_type: v.summary.message_type.clone(),
                 envelope_version: ENVELOPE_VERSION.to_owned(),
                 timestamp: get("timestamp").parse().unwrap(),
@@ -67,9 +67,12 @@ fn docs_envelope_samples_are_what_the_runtime_sends() {
                 metadata: BTreeMap::new(),
             };
             let trace: TraceContext = get("headers.traceparent").parse().unwrap();
+            let dialect = Dialect::builtin_named(profile.dialect()).expect("a built-in dialect");
             let out = wire::encode(
                 &envelope,
-                profile,
+                &dialect,
+                profile.dialect(),
+                &v.summary.message_type,
                 &v.summary.exchange,
                 &v.summary.routing_key,
                 &trace,

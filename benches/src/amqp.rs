@@ -210,9 +210,15 @@ async fn typed_publisher(prefix: &str) -> Result<OrchestrationServicePublisher, 
 /// per-message work.
 fn typed_message(task: &TaskCreatedV1, prefix: &str) -> schemactl_runtime::wire::Outgoing {
     let envelope = schemactl_runtime::Envelope::new(TaskCreatedV1::PRODUCER, task.clone());
+    let wire = schemactl_catalog::wire();
+    let dialect = wire
+        .dialect(TaskCreatedV1::DIALECT)
+        .expect("the catalog declares the event's dialect");
     schemactl_runtime::wire::encode(
         &envelope,
-        schemactl_catalog::ENVELOPE_PROFILE,
+        dialect,
+        TaskCreatedV1::DIALECT,
+        TaskCreatedV1::WIRE_TYPE,
         &format!("{prefix}{}", TaskCreatedV1::EXCHANGE),
         TaskCreatedV1::ROUTING_KEY,
         &schemactl_runtime::TraceContext::new_root(),

@@ -1,4 +1,4 @@
-//! `catalog.toml`: the catalog's name, exchanges, services, defaults, envelope profile and lint
+//! `catalog.toml`: the catalog's name, exchanges, services, defaults, dialects and lint
 //! settings.
 
 use std::collections::BTreeMap;
@@ -20,9 +20,13 @@ pub struct CatalogConfig {
     /// Defaults applied to every event unless its `x-event` says otherwise.
     #[serde(default)]
     pub defaults: Defaults,
-    /// The envelope every event travels in.
+    /// The catalog-wide default dialect, spelled as an envelope profile (`[defaults] dialect`
+    /// names any dialect and wins over it).
     #[serde(default)]
     pub envelope: EnvelopeConfig,
+    /// JSON envelopes and tuned built-in dialects, by name (`[dialects.<name>]`).
+    #[serde(default)]
+    pub dialects: BTreeMap<String, Dialect>,
     /// Lint settings.
     #[serde(default)]
     pub lint: LintConfig,
@@ -44,6 +48,7 @@ pub struct CatalogInfo {
     pub id_base: Option<String>,
 }
 
+pub use schemactl_runtime::dialect::Dialect;
 pub use schemactl_runtime::topology::{ExchangeKind, QueueType};
 pub use schemactl_runtime::EnvelopeProfile;
 
@@ -64,6 +69,9 @@ pub struct ExchangeConfig {
     /// What flows through it.
     #[serde(default)]
     pub description: Option<String>,
+    /// The dialect its events travel in (default: `[defaults] dialect`).
+    #[serde(default)]
+    pub dialect: Option<String>,
 }
 
 /// `[services.<name>]`.
@@ -130,6 +138,9 @@ pub struct Defaults {
     /// Exchange of events that name none.
     #[serde(default)]
     pub exchange: Option<String>,
+    /// Dialect of exchanges that name none (default: `[envelope] profile`, else `standard`).
+    #[serde(default)]
+    pub dialect: Option<String>,
     /// Compatibility level of events that name none.
     #[serde(default = "default_compatibility")]
     pub compatibility: Compatibility,
@@ -171,6 +182,7 @@ impl Default for Defaults {
     fn default() -> Self {
         Defaults {
             exchange: None,
+            dialect: None,
             compatibility: default_compatibility(),
             queue_type: QueueType::default(),
             retry: RetryPolicy::default(),
@@ -196,4 +208,30 @@ pub struct LintConfig {
     /// Warning rules to skip, by ID.
     #[serde(default)]
     pub allow: Vec<String>,
+}
+
+impl CatalogConfig {
+    /// The dialect of exchanges that name none.
+    pub fn default_dialect(&self) -> &str {
+        self.defaults
+            .dialect
+            .as_deref()
+            .unwrap_or_else(|| self.envelope.profile.dialect())
+    }
+
+    /// The dialect of `exchange`'s events, by name.
+    pub fn exchange_dialect(&self, exchange: &str) -> &str {
+        self.exchanges
+            .get(exchange)
+            .and_then(|e| e.dialect.as_deref())
+            .unwrap_or_else(|| self.default_dialect())
+    }
+
+    /// The dialect called `name`: declared in `[dialects]`, or built in.
+    pub fn dialect(&self, name: &str) -> Option<Dialect> {
+        self.dialects
+            .get(name)
+            .cloned()
+            .or_else(|| Dialect::builtin_named(name))
+    }
 }

@@ -87,6 +87,10 @@ rules! {
     RoutingKeySyntax = "routing-key-syntax", Error, "a routing key is not dot-separated words of [a-z0-9_-], or holds a wildcard";
     /// Two event versions publish on the same routing key of the same exchange.
     DuplicateRoutingKey = "duplicate-routing-key", Error, "two event versions share a routing key on one topic or direct exchange";
+    /// A dialect is malformed, or an exchange or event names one that does not exist.
+    Dialect = "dialect", Error, "a `[dialects]` table is inconsistent, or an exchange or `x-event` names an undeclared dialect";
+    /// Two event versions travel with the same type value in one dialect.
+    DuplicateWireType = "duplicate-wire-type", Error, "two event versions travel with the same type value in one dialect, so a consumer could not tell them apart";
     /// `x-event` names a producer or consumer that `catalog.toml` does not declare.
     UnknownService = "unknown-service", Error, "`x-event` names a producer or consumer not declared in catalog.toml";
     /// `x-event` names an exchange that `catalog.toml` does not declare.

@@ -258,6 +258,7 @@ impl Loader {
         }
         self.check_version_chains(&events, &event_domains);
         self.check_routing(&events, &config);
+        self.check_wire_types(&events);
         self.diags.allow(&allow);
 
         let shared_definitions = shared_definitions(&events, &shared, &shared_names, &by_path);
@@ -310,6 +311,41 @@ impl Loader {
     }
 
     fn check_config(&mut self, config: &CatalogConfig) {
+        for (name, dialect) in &config.dialects {
+            if let Err(e) = dialect.validate() {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::Dialect,
+                        CONFIG_FILE,
+                        "",
+                        format!("[dialects.{name}]: {e}"),
+                    )
+                    .help("the README's section on dialects shows each key"),
+                );
+            }
+        }
+        let mut named: Vec<(String, &str)> =
+            vec![("[defaults] dialect".to_owned(), config.default_dialect())];
+        for (exchange, e) in &config.exchanges {
+            if let Some(d) = &e.dialect {
+                named.push((format!("[exchanges.\"{exchange}\"] dialect"), d));
+            }
+        }
+        for (place, dialect) in named {
+            if config.dialect(dialect).is_none() {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::Dialect,
+                        CONFIG_FILE,
+                        "",
+                        format!("{place} names `{dialect}`, which is neither built in nor declared"),
+                    )
+                    .help(format!(
+                        "declare [dialects.{dialect}] or use a built-in dialect: standard, cloudevents-binary, cloudevents-structured, masstransit"
+                    )),
+                );
+            }
+        }
         if let Some(ex) = &config.defaults.exchange {
             if !config.exchanges.contains_key(ex) {
                 self.diags.push(
@@ -837,7 +873,7 @@ impl Loader {
                 Err(e) => {
                     self.diags.push(
                         Diagnostic::new(Rule::XEvent, path, "/x-event", format!("malformed x-event: {e}"))
-                            .help("x-event keys: producer, consumers, exchange, routingKey, trigger, purpose, deprecated, compatibility, name, version"),
+                            .help("x-event keys: producer, consumers, exchange, routingKey, dialect, wireType, trigger, purpose, deprecated, compatibility, name, version"),
                     );
                     None
                 }
@@ -940,6 +976,40 @@ impl Loader {
                     format!("routing key `{routing_key}` is not dot-separated words of [a-z0-9_-] (no wildcards, ≤ 255 bytes)"),
                 )
                 .help(format!("e.g. \"{}\"", default_routing_key(&name, version))),
+            );
+        }
+
+        let dialect = x_event
+            .dialect
+            .clone()
+            .unwrap_or_else(|| config.exchange_dialect(&exchange).to_owned());
+        let wire_type = match (config.dialect(&dialect), &x_event.wire_type) {
+            (_, Some(wire_type)) => wire_type.clone(),
+            (Some(d), None) => d.type_value(&name, version, &routing_key),
+            (None, None) => String::new(),
+        };
+        if x_event.dialect.is_some() && config.dialect(&dialect).is_none() {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::Dialect,
+                    path,
+                    "/x-event/dialect",
+                    format!("dialect `{dialect}` is neither built in nor declared in catalog.toml"),
+                )
+                .help(format!(
+                    "declare [dialects.{dialect}] or use a built-in dialect: standard, cloudevents-binary, cloudevents-structured, masstransit"
+                )),
+            );
+        }
+        if x_event.wire_type.as_deref() == Some("") {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::XEvent,
+                    path,
+                    "/x-event/wireType",
+                    "`wireType` is empty",
+                )
+                .help("remove it to use the dialect's type template, or give the type value"),
             );
         }
 
@@ -1051,6 +1121,8 @@ impl Loader {
             path: path.clone(),
             routing_key,
             exchange,
+            dialect,
+            wire_type,
             producer: x_event.producer,
             consumers: x_event.consumers,
             description: map
@@ -1140,6 +1212,37 @@ impl Loader {
                     )),
                 );
                 break;
+            }
+        }
+    }
+
+    /// Two event versions with one type value in one dialect: a consumer could not tell
+    /// which version a message is.
+    fn check_wire_types(&mut self, events: &BTreeMap<String, Event>) {
+        let mut seen: BTreeMap<(&str, &str), &EventVersion> = BTreeMap::new();
+        let mut all: Vec<&EventVersion> =
+            events.values().flat_map(|e| e.versions.values()).collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        for v in all {
+            match seen.get(&(v.dialect.as_str(), v.wire_type.as_str())) {
+                Some(first) => self.diags.push(
+                    Diagnostic::new(
+                        Rule::DuplicateWireType,
+                        &v.path,
+                        "/x-event",
+                        format!(
+                            "{} and {} both travel as type `{}` in dialect `{}`",
+                            first.message_type, v.message_type, v.wire_type, v.dialect
+                        ),
+                    )
+                    .help(format!(
+                        "give {} its own \"wireType\" in x-event (e.g. \"{}.v{}\"), or use a dialect whose type template holds {{version}}",
+                        v.message_type, v.wire_type, v.version
+                    )),
+                ),
+                None => {
+                    seen.insert((v.dialect.as_str(), v.wire_type.as_str()), v);
+                }
             }
         }
     }

@@ -37,6 +37,36 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// How the catalog's events travel: the dialects its exchanges and events use, the
+    /// dialect of each exchange, and each event version's type value.
+    pub fn wire(&self) -> Result<schemactl_runtime::Wire, String> {
+        let mut spec = schemactl_runtime::dialect::WireSpec::default();
+        let mut used: Vec<&str> = Vec::new();
+        for name in self.config.exchanges.keys() {
+            let dialect = self.config.exchange_dialect(name);
+            spec.exchanges.insert(name.clone(), dialect.to_owned());
+            used.push(dialect);
+        }
+        for v in self.versions() {
+            spec.events.push(schemactl_runtime::dialect::WireEvent {
+                message_type: v.message_type.clone(),
+                exchange: v.exchange.clone(),
+                dialect: v.dialect.clone(),
+                wire_type: v.wire_type.clone(),
+            });
+            used.push(&v.dialect);
+        }
+        for name in used
+            .into_iter()
+            .chain(self.config.dialects.keys().map(String::as_str))
+        {
+            if let Some(dialect) = self.config.dialect(name) {
+                spec.dialects.insert(name.to_owned(), dialect);
+            }
+        }
+        schemactl_runtime::Wire::new(spec)
+    }
+
     /// Every event version, ordered by domain, event name and version.
     pub fn versions(&self) -> impl Iterator<Item = &EventVersion> {
         let mut all: Vec<&EventVersion> = self
@@ -225,6 +255,13 @@ pub struct XEvent {
     /// Compatibility level overriding the catalog default.
     #[serde(default)]
     pub compatibility: Option<Compatibility>,
+    /// Dialect overriding the exchange's.
+    #[serde(default)]
+    pub dialect: Option<String>,
+    /// The type value on the wire, overriding the dialect's template (`order.created`, a
+    /// MassTransit URN).
+    #[serde(default)]
+    pub wire_type: Option<String>,
 }
 
 /// Rust names of one event version, computed once.
@@ -309,6 +346,10 @@ pub struct EventVersion {
     pub routing_key: String,
     /// Exchange.
     pub exchange: String,
+    /// The dialect it travels in.
+    pub dialect: String,
+    /// Its type value in that dialect.
+    pub wire_type: String,
     /// Producing service.
     pub producer: String,
     /// Consuming services.

@@ -509,6 +509,7 @@ fn render_version(
         .map(|e| serde_json::to_string(e).map(|s| raw_string(&s)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| failed(format!("cannot serialize an example: {e}")))?;
+    let (dialect, wire_type) = (&v.dialect, &v.wire_type);
     let tokens = quote! {
         #reexports
 
@@ -525,6 +526,8 @@ fn render_version(
             const DEPRECATED: bool = #deprecated;
             const SCHEMA: &'static str = #schema;
             const EXAMPLES: &'static [&'static str] = &[#(#examples),*];
+            const DIALECT: &'static str = #dialect;
+            const WIRE_TYPE: &'static str = #wire_type;
         }
     };
     let source = format!("// source: {}", v.path.to_string_lossy().replace('\\', "/"));
@@ -622,14 +625,15 @@ fn render_root(catalog: &Catalog) -> Result<String, Diagnostics> {
             let doc = format!(" Queue of `{name}` (its retry queues are `{name}.retry.<n>`, its dead letters go to `{name}.dlq`).");
             quote! { #[doc = #doc] pub const #c: &str = #name; }
         });
-    let profile = format_ident!(
-        "{}",
-        match catalog.config.envelope.profile {
-            crate::config::EnvelopeProfile::Standard => "Standard",
-            crate::config::EnvelopeProfile::CloudeventsBinary => "CloudeventsBinary",
-            crate::config::EnvelopeProfile::CloudeventsStructured => "CloudeventsStructured",
-        }
-    );
+    let wire = catalog.wire().map_err(|e| {
+        let mut diags = Diagnostics::default();
+        diags.push(
+            Diagnostic::new(Rule::Dialect, "catalog.toml", "", e)
+                .help("fix the dialects in catalog.toml or the events' x-event"),
+        );
+        diags
+    })?;
+    let wire_json = raw_string(&wire.to_json());
     let shared = (!catalog.shared_definitions.is_empty()).then(|| {
         quote! {
             /// Types of the shared definitions (the schemas outside event files), one per
@@ -681,15 +685,27 @@ fn render_root(catalog: &Catalog) -> Result<String, Diagnostics> {
             include!("topology.rs");
         }
 
-        /// How the catalog's events travel on the wire (`[envelope] profile`).
-        pub const ENVELOPE_PROFILE: ::schemactl_runtime::EnvelopeProfile =
-            ::schemactl_runtime::EnvelopeProfile::#profile;
+        /// How the catalog's events travel: its dialects, the dialect of each exchange, and
+        /// each event version's type value (the JSON form of [`wire`]).
+        pub const WIRE_JSON: &str = #wire_json;
 
-        /// A publisher configuration for this catalog: its envelope profile, defaults for
-        /// the rest.
+        /// How the catalog's events travel, parsed once.
+        pub fn wire() -> ::std::sync::Arc<::schemactl_runtime::Wire> {
+            static WIRE: ::std::sync::OnceLock<::std::sync::Arc<::schemactl_runtime::Wire>> =
+                ::std::sync::OnceLock::new();
+            WIRE.get_or_init(|| {
+                // Written by the generator from the same type: it always parses.
+                ::std::sync::Arc::new(
+                    ::schemactl_runtime::Wire::from_json(WIRE_JSON).unwrap_or_default(),
+                )
+            })
+            .clone()
+        }
+
+        /// A publisher configuration for this catalog: its dialects, defaults for the rest.
         pub fn publisher_config() -> ::schemactl_runtime::PublisherConfig {
             ::schemactl_runtime::PublisherConfig {
-                profile: ENVELOPE_PROFILE,
+                wire: wire(),
                 ..::core::default::Default::default()
             }
         }

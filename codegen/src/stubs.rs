@@ -209,7 +209,7 @@ pub fn consumers(catalog: &Catalog) -> TokenStream {
                     url: &str,
                     config: ::schemactl_runtime::ConsumerConfig,
                 ) -> ::core::result::Result<::schemactl_runtime::ConsumerHandle, ::schemactl_runtime::ConsumeError> {
-                    ::schemactl_runtime::consumer::start(url, &super::topology::catalog(), self, config).await
+                    ::schemactl_runtime::consumer::start(url, &super::topology::catalog(), super::wire(), self, config).await
                 }
             }
 

@@ -384,13 +384,214 @@ pub mod consumers {
 pub mod topology {
     include!("topology.rs");
 }
-/// How the catalog's events travel on the wire (`[envelope] profile`).
-pub const ENVELOPE_PROFILE: ::schemactl_runtime::EnvelopeProfile = ::schemactl_runtime::EnvelopeProfile::Standard;
-/// A publisher configuration for this catalog: its envelope profile, defaults for
-/// the rest.
+/// How the catalog's events travel: its dialects, the dialect of each exchange, and
+/// each event version's type value (the JSON form of [`wire`]).
+pub const WIRE_JSON: &str = r#"{
+  "dialects": {
+    "cloudevents-binary": {
+      "base": "cloudevents-binary"
+    },
+    "cloudevents-structured": {
+      "base": "cloudevents-structured"
+    },
+    "collector": {
+      "base": "json",
+      "type": "{key}",
+      "fields": {
+        "type": "type",
+        "time": "timestamp",
+        "source": "source",
+        "tenant": "tenantId",
+        "correlation": "correlationId",
+        "payload": "data"
+      }
+    },
+    "masstransit": {
+      "base": "masstransit"
+    },
+    "onboarding": {
+      "base": "json",
+      "type": "{routing_key}",
+      "fields": {
+        "type": "routing-key",
+        "tenant": "header:tenantId",
+        "payload": "body"
+      },
+      "payload_headers": {
+        "stepName": "/stepName",
+        "userId": "/userId"
+      }
+    },
+    "orchestration": {
+      "base": "masstransit",
+      "type": "urn:message:CodingAgent.SharedKernel.Domain.Events:{name}Event"
+    },
+    "standard": {
+      "base": "standard"
+    }
+  },
+  "exchanges": {
+    "collector-events": "collector",
+    "dead-letter": "standard",
+    "onboarding.events": "onboarding",
+    "orchestration.events": "orchestration",
+    "user.events": "standard"
+  },
+  "events": [
+    {
+      "messageType": "DeliveryConfirmed.v1",
+      "exchange": "collector-events",
+      "dialect": "collector",
+      "wireType": "delivery.confirmed"
+    },
+    {
+      "messageType": "DeliveryDispatched.v1",
+      "exchange": "collector-events",
+      "dialect": "collector",
+      "wireType": "delivery.dispatched"
+    },
+    {
+      "messageType": "EmployeeHired.v1",
+      "exchange": "collector-events",
+      "dialect": "collector",
+      "wireType": "employee.hired"
+    },
+    {
+      "messageType": "PayrollProcessed.v1",
+      "exchange": "collector-events",
+      "dialect": "collector",
+      "wireType": "payroll.processed"
+    },
+    {
+      "messageType": "InvoiceIssued.v1",
+      "exchange": "collector-events",
+      "dialect": "collector",
+      "wireType": "invoice.issued"
+    },
+    {
+      "messageType": "InvoicePaid.v1",
+      "exchange": "collector-events",
+      "dialect": "collector",
+      "wireType": "invoice.paid"
+    },
+    {
+      "messageType": "OfferApproved.v1",
+      "exchange": "collector-events",
+      "dialect": "collector",
+      "wireType": "offer.approved"
+    },
+    {
+      "messageType": "OnboardingCompleted.v1",
+      "exchange": "onboarding.events",
+      "dialect": "onboarding",
+      "wireType": "onboarding.completed.v1"
+    },
+    {
+      "messageType": "OnboardingStepCompleted.v1",
+      "exchange": "onboarding.events",
+      "dialect": "onboarding",
+      "wireType": "onboarding.step.completed.v1"
+    },
+    {
+      "messageType": "OnboardingStepStarted.v1",
+      "exchange": "onboarding.events",
+      "dialect": "onboarding",
+      "wireType": "onboarding.step.started.v1"
+    },
+    {
+      "messageType": "TaskCompleted.v1",
+      "exchange": "orchestration.events",
+      "dialect": "orchestration",
+      "wireType": "urn:message:CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent"
+    },
+    {
+      "messageType": "TaskCreated.v1",
+      "exchange": "orchestration.events",
+      "dialect": "orchestration",
+      "wireType": "urn:message:CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent"
+    },
+    {
+      "messageType": "TaskFailed.v1",
+      "exchange": "orchestration.events",
+      "dialect": "orchestration",
+      "wireType": "urn:message:CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent"
+    },
+    {
+      "messageType": "TaskStarted.v1",
+      "exchange": "orchestration.events",
+      "dialect": "orchestration",
+      "wireType": "urn:message:CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent"
+    },
+    {
+      "messageType": "OrderConfirmed.v1",
+      "exchange": "collector-events",
+      "dialect": "collector",
+      "wireType": "order.confirmed"
+    },
+    {
+      "messageType": "OrderCreated.v1",
+      "exchange": "collector-events",
+      "dialect": "collector",
+      "wireType": "order.created"
+    },
+    {
+      "messageType": "ProjectTaskCompleted.v1",
+      "exchange": "collector-events",
+      "dialect": "collector",
+      "wireType": "task.completed"
+    },
+    {
+      "messageType": "StockLow.v1",
+      "exchange": "collector-events",
+      "dialect": "collector",
+      "wireType": "stock.low"
+    },
+    {
+      "messageType": "UserDeactivated.v1",
+      "exchange": "user.events",
+      "dialect": "standard",
+      "wireType": "UserDeactivated.v1"
+    },
+    {
+      "messageType": "UserEmailVerified.v1",
+      "exchange": "user.events",
+      "dialect": "standard",
+      "wireType": "UserEmailVerified.v1"
+    },
+    {
+      "messageType": "UserProfileUpdated.v1",
+      "exchange": "user.events",
+      "dialect": "standard",
+      "wireType": "UserProfileUpdated.v1"
+    },
+    {
+      "messageType": "UserRegistered.v1",
+      "exchange": "user.events",
+      "dialect": "standard",
+      "wireType": "UserRegistered.v1"
+    },
+    {
+      "messageType": "UserRegistered.v2",
+      "exchange": "user.events",
+      "dialect": "standard",
+      "wireType": "UserRegistered.v2"
+    }
+  ]
+}"#;
+/// How the catalog's events travel, parsed once.
+pub fn wire() -> ::std::sync::Arc<::schemactl_runtime::Wire> {
+    static WIRE: ::std::sync::OnceLock<::std::sync::Arc<::schemactl_runtime::Wire>> = ::std::sync::OnceLock::new();
+    WIRE.get_or_init(|| {
+            ::std::sync::Arc::new(
+                ::schemactl_runtime::Wire::from_json(WIRE_JSON).unwrap_or_default(),
+            )
+        })
+        .clone()
+}
+/// A publisher configuration for this catalog: its dialects, defaults for the rest.
 pub fn publisher_config() -> ::schemactl_runtime::PublisherConfig {
     ::schemactl_runtime::PublisherConfig {
-        profile: ENVELOPE_PROFILE,
+        wire: wire(),
         ..::core::default::Default::default()
     }
 }

@@ -77,6 +77,7 @@ impl<H: AccountingServiceHandler> AccountingService<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -280,6 +281,7 @@ impl<H: AnalyticsServiceHandler> AnalyticsService<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -398,6 +400,7 @@ impl<H: CicdMonitorHandler> CicdMonitor<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -480,6 +483,7 @@ impl<H: ConnectorProvisioningHandler> ConnectorProvisioning<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -563,6 +567,7 @@ impl<H: CrmServiceHandler> CrmService<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -702,6 +707,7 @@ impl<H: DashboardHandler> Dashboard<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -802,6 +808,7 @@ impl<H: DeliveryServiceHandler> DeliveryService<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -884,6 +891,7 @@ impl<H: HrServiceHandler> HrService<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -985,6 +993,7 @@ impl<H: InventoryServiceHandler> InventoryService<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -1073,6 +1082,7 @@ impl<H: InvoicesServiceHandler> InvoicesService<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -1212,6 +1222,7 @@ impl<H: MlClassifierHandler> MlClassifier<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -1388,6 +1399,7 @@ impl<H: NotificationServiceHandler> NotificationService<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -1533,6 +1545,7 @@ impl<H: OnboardingServiceHandler> OnboardingService<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -1628,6 +1641,7 @@ impl<H: OrdersServiceHandler> OrdersService<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -1710,6 +1724,7 @@ impl<H: PaymentServiceHandler> PaymentService<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -1788,6 +1803,7 @@ impl<H: ProcurementServiceHandler> ProcurementService<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )
@@ -1869,6 +1885,7 @@ impl<H: ProjectManagementServiceHandler> ProjectManagementService<H> {
         ::schemactl_runtime::consumer::start(
                 url,
                 &super::topology::catalog(),
+                super::wire(),
                 self,
                 config,
             )

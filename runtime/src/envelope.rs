@@ -18,9 +18,12 @@ pub const ENVELOPE_VERSION: &str = "1.0";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope<T> {
-    /// Unique per message; the idempotency key of consumers.
-    pub message_id: Uuid,
-    /// `<EventName>.v<N>`, e.g. `UserRegistered.v1`: selects the payload type.
+    /// Unique per message; the idempotency key of consumers. A UUID when schemactl publishes
+    /// it (with the dialect's prefix, if any); any string a dialect carries when received.
+    pub message_id: String,
+    /// `<EventName>.v<N>`, e.g. `UserRegistered.v1`: selects the payload type. On the wire it
+    /// is written as the event's type value in its dialect (`order.created`, a MassTransit
+    /// URN, …).
     pub message_type: String,
     /// Version of the envelope format itself.
     pub envelope_version: String,
@@ -61,7 +64,10 @@ impl<E: Event> Envelope<E> {
         ctx: &PublishContext,
     ) -> Self {
         Envelope {
-            message_id: ctx.message_id.unwrap_or_else(Uuid::new_v4),
+            message_id: ctx
+                .message_id
+                .clone()
+                .unwrap_or_else(|| Uuid::new_v4().to_string()),
             message_type: E::MESSAGE_TYPE.to_owned(),
             envelope_version: ENVELOPE_VERSION.to_owned(),
             timestamp: ctx.timestamp.unwrap_or_else(Utc::now),
@@ -95,7 +101,8 @@ impl<T> Envelope<T> {
     }
 }
 
-/// How an envelope travels on the wire; chosen per catalog (`[envelope] profile`).
+/// The catalog-wide default dialect as `[envelope] profile` names it (the built-in dialects
+/// other than MassTransit). `[defaults] dialect` names any dialect, declared ones included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum EnvelopeProfile {
@@ -109,12 +116,24 @@ pub enum EnvelopeProfile {
     CloudeventsStructured,
 }
 
+impl EnvelopeProfile {
+    /// The name of the built-in dialect it stands for.
+    pub fn dialect(self) -> &'static str {
+        match self {
+            EnvelopeProfile::Standard => crate::dialect::STANDARD,
+            EnvelopeProfile::CloudeventsBinary => crate::dialect::CLOUDEVENTS_BINARY,
+            EnvelopeProfile::CloudeventsStructured => crate::dialect::CLOUDEVENTS_STRUCTURED,
+        }
+    }
+}
+
 /// What a publisher sets on an envelope besides the payload: correlation, tenancy,
 /// metadata and trace context. `Default` gives a fresh message ID and the current time.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PublishContext {
-    /// Message ID to use (a retry of a business operation may reuse one); fresh when `None`.
-    pub message_id: Option<Uuid>,
+    /// Message ID to use (a retry of a business operation may reuse one); fresh when `None`
+    /// (a UUID in the format of the event's dialect).
+    pub message_id: Option<String>,
     /// Event time; now when `None`.
     pub timestamp: Option<DateTime<Utc>>,
     /// Correlation ID.
@@ -139,17 +158,19 @@ impl PublishContext {
 
     /// The context of a message published while handling `cause`: same correlation ID (or
     /// the cause's message ID when it has none), `causationId` = the cause's message ID,
-    /// same tenant, and the same trace.
+    /// same tenant, the metadata its dialect carried (MassTransit's `conversationId`, the
+    /// shop's `metadata`), and the same trace.
     pub fn caused_by<E>(cause: &crate::Received<E>) -> Self {
         let env = &cause.envelope;
         PublishContext {
             correlation_id: Some(
                 env.correlation_id
                     .clone()
-                    .unwrap_or_else(|| env.message_id.to_string()),
+                    .unwrap_or_else(|| env.message_id.clone()),
             ),
-            causation_id: Some(env.message_id.to_string()),
+            causation_id: Some(env.message_id.clone()),
             tenant_id: env.tenant_id.clone(),
+            metadata: env.metadata.clone(),
             trace: cause.delivery.trace,
             ..Self::default()
         }
@@ -174,8 +195,8 @@ impl PublishContext {
     }
 
     /// Sets the message ID.
-    pub fn message_id(mut self, id: Uuid) -> Self {
-        self.message_id = Some(id);
+    pub fn message_id(mut self, id: impl Into<String>) -> Self {
+        self.message_id = Some(id.into());
         self
     }
 
@@ -212,6 +233,10 @@ pub struct DeliveryInfo {
     pub attempt: u32,
     /// The sender's trace context (`traceparent` header), when valid.
     pub trace: Option<TraceContext>,
+    /// The dialect the message was read in (`standard`, `collector`, `masstransit`, …).
+    pub dialect: String,
+    /// The message's type value as it travelled (`order.created`, a MassTransit URN, …).
+    pub wire_type: String,
 }
 
 /// A delivered event: its envelope with the typed payload, and delivery details.
@@ -240,7 +265,7 @@ mod tests {
         let schema = Envelope::json_schema();
         let validator = compile(&schema.to_string()).expect("the derived schema compiles");
         let envelope = Envelope {
-            message_id: Uuid::new_v4(),
+            message_id: Uuid::new_v4().to_string(),
             message_type: "UserRegistered.v1".into(),
             envelope_version: ENVELOPE_VERSION.into(),
             timestamp: Utc::now(),
@@ -257,7 +282,7 @@ mod tests {
         value.as_object_mut().unwrap().remove("messageId");
         let (_, message) = first_error(&validator, &value).expect("messageId is required");
         assert!(message.contains("messageId"), "{message}");
-        value["messageId"] = "not-a-uuid".into();
+        value["messageId"] = 42.into();
         assert!(first_error(&validator, &value).is_some());
     }
 }

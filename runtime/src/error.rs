@@ -10,6 +10,16 @@ pub enum Rejection {
     /// The body is not a well-formed envelope of any profile.
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// The message does not fit the dialect it was read in.
+    #[error("malformed message: read as dialect `{dialect}`, `{field}` {problem}")]
+    Dialect {
+        /// The dialect it was read in (the exchange's, or the one its content type names).
+        dialect: String,
+        /// The field, header or property that is missing or wrong.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The queue's service does not subscribe to the message type.
     #[error("unknown message type `{0}`: the consuming service does not subscribe to it")]
     UnknownMessageType(String),
@@ -37,7 +47,7 @@ impl Rejection {
     /// The `x-schemactl-reason` header value.
     pub fn reason(&self) -> &'static str {
         match self {
-            Rejection::Malformed(_) => "malformed",
+            Rejection::Malformed(_) | Rejection::Dialect { .. } => "malformed",
             Rejection::UnknownMessageType(_) => "unknown-message-type",
             Rejection::SchemaInvalid { .. } => "schema-invalid",
             Rejection::Undecodable { .. } => "undecodable",

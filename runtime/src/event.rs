@@ -24,6 +24,12 @@ pub trait Event: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     const SCHEMA: &'static str;
     /// The example payloads of the schema, as JSON.
     const EXAMPLES: &'static [&'static str];
+    /// The dialect it travels in (see [`crate::dialect`]): the event's own, else its
+    /// exchange's, else the catalog's default.
+    const DIALECT: &'static str = crate::dialect::STANDARD;
+    /// Its type value in that dialect (`UserRegistered.v1`, `order.created`, a MassTransit
+    /// URN, …).
+    const WIRE_TYPE: &'static str = Self::MESSAGE_TYPE;
 }
 
 /// Receives every event type of a catalog from the generated `visit_events` function.

@@ -2,8 +2,9 @@
 //!
 //! - [`Event`]: implemented by the generated payload type of every event version; carries
 //!   its message type, routing key, exchange and resolved JSON Schema.
-//! - [`Envelope`]: the standard message envelope every event travels in, and its CloudEvents
-//!   profiles ([`EnvelopeProfile`]).
+//! - [`Envelope`]: what every message carries (ID, type, time, source, tenant, correlation,
+//!   payload, metadata), and the [`dialect`]s it travels in on the wire: the standard
+//!   envelope, CloudEvents, MassTransit, and JSON envelopes declared in `catalog.toml`.
 //! - [`topology`]: the exchanges, queues, bindings, retry and dead-letter queues a catalog
 //!   implies; declared on a broker or exported as a RabbitMQ definitions file.
 //! - With the `amqp` feature (default), over lapin: [`Publisher`] (confirms, mandatory,
@@ -14,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod dialect;
 pub mod envelope;
 mod event;
 pub mod examples;
@@ -35,6 +37,7 @@ mod validate;
 #[cfg(feature = "amqp")]
 pub mod wire;
 
+pub use dialect::{Dialect, Wire};
 pub use envelope::{
     DeliveryInfo, Envelope, EnvelopeProfile, PublishContext, Received, ENVELOPE_VERSION,
 };

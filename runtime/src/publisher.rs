@@ -16,9 +16,9 @@ use lapin::{Channel, Confirmation, Connection, ConnectionProperties, PublisherCo
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{field, Instrument, Span};
-use uuid::Uuid;
 
-use crate::envelope::{Envelope, EnvelopeProfile, PublishContext};
+use crate::dialect::Wire;
+use crate::envelope::{Envelope, PublishContext};
 use crate::error::{redact_url, PublishError, PublishErrorKind};
 use crate::telemetry;
 use crate::trace::TraceContext;
@@ -31,8 +31,10 @@ use crate::Event;
 pub struct PublisherConfig {
     /// Prefix in front of every exchange name (see `Topology::with_prefix`).
     pub prefix: String,
-    /// Wire format of the envelope.
-    pub profile: EnvelopeProfile,
+    /// The catalog's dialects: each event is written in its own ([`Event::DIALECT`]). The
+    /// generated `publisher_config()` sets the catalog's; the default knows the built-in
+    /// dialects only.
+    pub wire: Arc<Wire>,
     /// Messages awaiting their confirm at most; `send` waits for room beyond it.
     pub confirm_window: usize,
     /// Attempts per message when the connection or channel fails (the first included).
@@ -56,7 +58,7 @@ impl Default for PublisherConfig {
     fn default() -> Self {
         PublisherConfig {
             prefix: String::new(),
-            profile: EnvelopeProfile::Standard,
+            wire: Arc::new(Wire::standard()),
             confirm_window: 1024,
             max_attempts: 10,
             initial_backoff: Duration::from_millis(100),
@@ -82,7 +84,7 @@ impl PublisherConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
     /// The envelope's message ID.
-    pub message_id: Uuid,
+    pub message_id: String,
     /// Exchange.
     pub exchange: String,
     /// Routing key.
@@ -260,6 +262,8 @@ impl Publisher {
             payload,
             source: E::PRODUCER,
             message_type: E::MESSAGE_TYPE,
+            dialect: E::DIALECT,
+            wire_type: E::WIRE_TYPE,
         };
         self.send_envelope(envelope, E::EXCHANGE, E::ROUTING_KEY, ctx)
             .await
@@ -299,8 +303,24 @@ impl Publisher {
             .trace
             .map(|t| t.child())
             .unwrap_or_else(TraceContext::new_root);
+        let config = &self.inner.config;
+        let Some(dialect) = config.wire.dialect(e.dialect) else {
+            return Err(PublishErrorKind::Encode {
+                message_type: e.message_type.to_owned(),
+                source: wire::EncodeError::Dialect {
+                    dialect: e.dialect.to_owned(),
+                    message: "the publisher's `wire` does not declare it: use the catalog's \
+                              `publisher_config()`"
+                        .to_owned(),
+                },
+            }
+            .into());
+        };
         let envelope = Envelope {
-            message_id: ctx.message_id.unwrap_or_else(Uuid::new_v4),
+            message_id: ctx
+                .message_id
+                .clone()
+                .unwrap_or_else(|| dialect.new_message_id()),
             message_type: e.message_type.to_owned(),
             envelope_version: crate::ENVELOPE_VERSION.to_owned(),
             timestamp: ctx.timestamp.unwrap_or_else(chrono::Utc::now),
@@ -314,7 +334,9 @@ impl Publisher {
         };
         let outgoing = wire::encode(
             &envelope,
-            self.inner.config.profile,
+            dialect,
+            e.dialect,
+            e.wire_type,
             &exchange,
             routing_key,
             &trace,
@@ -466,6 +488,8 @@ struct EnvelopeRef<'a, T> {
     payload: &'a T,
     source: &'a str,
     message_type: &'a str,
+    dialect: &'a str,
+    wire_type: &'a str,
 }
 
 /// A message handed to the broker whose confirm has not been awaited yet. Holds a slot of the
@@ -492,8 +516,8 @@ impl std::fmt::Debug for PendingConfirm {
 
 impl PendingConfirm {
     /// The message ID.
-    pub fn message_id(&self) -> Uuid {
-        self.message.message_id
+    pub fn message_id(&self) -> &str {
+        &self.message.message_id
     }
 
     /// Waits for the broker's confirm, republishing the same message after a connection or
@@ -536,7 +560,7 @@ impl PendingConfirm {
                     metrics::histogram!(telemetry::CONFIRM_LATENCY, &labels)
                         .record(latency.as_secs_f64());
                     return Ok(Published {
-                        message_id: m.message_id,
+                        message_id: m.message_id.clone(),
                         exchange: m.exchange.to_string(),
                         routing_key: m.routing_key.to_string(),
                         attempts: attempt,
@@ -546,7 +570,7 @@ impl PendingConfirm {
                 Ok(Confirmation::Ack(Some(returned))) => {
                     return Err(fail(PublishErrorKind::Unroutable {
                         message_type: m.message_type.clone(),
-                        message_id: m.message_id.to_string(),
+                        message_id: m.message_id.clone(),
                         exchange: m.exchange.to_string(),
                         routing_key: m.routing_key.to_string(),
                         reply_code: returned.reply_code,
@@ -556,7 +580,7 @@ impl PendingConfirm {
                 Ok(Confirmation::Nack(_)) => {
                     return Err(fail(PublishErrorKind::Nacked {
                         message_type: m.message_type.clone(),
-                        message_id: m.message_id.to_string(),
+                        message_id: m.message_id.clone(),
                         exchange: m.exchange.to_string(),
                         routing_key: m.routing_key.to_string(),
                     }))
@@ -568,7 +592,7 @@ impl PendingConfirm {
             let soft = matches!(&failure, Failure::Amqp(e) if e.is_amqp_soft_error());
             if attempt >= config.max_attempts || soft {
                 publisher.recover(&failure).await;
-                let (message_type, message_id) = (m.message_type.clone(), m.message_id.to_string());
+                let (message_type, message_id) = (m.message_type.clone(), m.message_id.clone());
                 let (exchange, routing_key) = (m.exchange.to_string(), m.routing_key.to_string());
                 return Err(fail(match failure {
                     Failure::Amqp(source) => PublishErrorKind::Broker {

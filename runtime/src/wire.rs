@@ -1,25 +1,39 @@
-//! Envelopes on the wire: AMQP body, properties and headers for each [`EnvelopeProfile`], and
-//! the reverse for deliveries (every profile is accepted, whatever the catalog publishes).
+//! Envelopes on the wire: AMQP body, properties and headers in each [`Dialect`], and the
+//! reverse for deliveries.
+//!
+//! Publishing writes the dialect of the event ([`encode`]). Consuming reads every dialect of
+//! the catalog ([`decode`]): the dialect is picked by the message's CloudEvents headers and
+//! content type first, then by the dialect declared for the exchange the message came
+//! through; among JSON envelopes sharing `application/json`, the exchange's dialect is tried
+//! first, then the standard one, then every other `json` dialect of the catalog. A message
+//! that fits none is rejected naming the dialect it was read as and the field that was
+//! missing or wrong.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::envelope::{Envelope, EnvelopeProfile, ENVELOPE_VERSION};
+use crate::dialect::{Dialect, DialectBase, Location, Property, Wire};
+use crate::envelope::{Envelope, ENVELOPE_VERSION};
 use crate::error::Rejection;
 use crate::trace::{TraceContext, TRACEPARENT_HEADER};
 
-/// `content_type` of the standard envelope and of CloudEvents binary mode.
+/// `content_type` of the standard envelope, CloudEvents binary mode and `json` dialects.
 pub const JSON: &str = "application/json";
 /// `content_type` of CloudEvents structured mode.
 pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
-/// Prefix of CloudEvents attributes in AMQP headers (binary mode).
+/// `content_type` of MassTransit's JSON envelope.
+pub const MASSTRANSIT_JSON: &str = "application/vnd.masstransit+json";
+/// Prefix of CloudEvents attributes in AMQP headers (binary mode) as this crate writes them.
 pub const CE_PREFIX: &str = "cloudEvents_";
+/// The prefix the CloudEvents AMQP binding names; read as well as [`CE_PREFIX`].
+pub const CE_PREFIX_COLON: &str = "cloudEvents:";
 /// Header counting deliveries of a message through the retry queues (1 = first delivery).
 pub const ATTEMPT_HEADER: &str = "x-schemactl-attempt";
 /// Header naming why a message was dead-lettered (`malformed`, `schema-invalid`, …).
@@ -34,7 +48,7 @@ pub const ORIGINAL_EXCHANGE_HEADER: &str = "x-schemactl-original-exchange";
 pub const ORIGINAL_ROUTING_KEY_HEADER: &str = "x-schemactl-original-routing-key";
 /// Header with the time a message was dead-lettered (RFC 3339).
 pub const DEAD_LETTERED_AT_HEADER: &str = "x-schemactl-dead-lettered-at";
-/// Header with the tenant ID (standard profile), for routing and inspection without parsing.
+/// Header with the tenant ID (standard dialect), for routing and inspection without parsing.
 pub const TENANT_HEADER: &str = "x-tenant-id";
 
 /// Why an envelope cannot be put on the wire.
@@ -56,6 +70,14 @@ pub enum EncodeError {
         "metadata key `{0}` is not a CloudEvents extension name (lowercase a-z and 0-9, 1 to 20 characters)"
     )]
     ExtensionName(String),
+    /// The dialect needs a value the envelope does not have.
+    #[error("dialect `{dialect}`: {message}")]
+    Dialect {
+        /// The dialect.
+        dialect: String,
+        /// What is missing or wrong.
+        message: String,
+    },
 }
 
 /// A message ready for `basic_publish`.
@@ -70,7 +92,7 @@ pub struct Outgoing {
     /// Properties and headers.
     pub properties: BasicProperties,
     /// The envelope's message ID.
-    pub message_id: Uuid,
+    pub message_id: String,
     /// The envelope's message type.
     pub message_type: String,
 }
@@ -86,10 +108,232 @@ pub(crate) fn long(value: impl Into<Vec<u8>>) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value.into()))
 }
 
+fn rfc3339(time: &DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Serializes into a buffer sized for a typical message, sparing the regrowths of an empty
+/// one.
+fn json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let mut body = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut body, value)?;
+    Ok(body)
+}
+
+// ---------------------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------------------
+
+/// Encodes `env` in `dialect` (named `dialect_name`, its type value `wire_type`) for
+/// `exchange`/`routing_key`, with `trace` in `traceparent`.
+///
+/// Whatever the dialect, the AMQP properties carry the message ID, the type value, the
+/// source, the time, the correlation ID and the content type, and the message is persistent.
+pub fn encode<T: Serialize>(
+    env: &Envelope<T>,
+    dialect: &Dialect,
+    dialect_name: &str,
+    wire_type: &str,
+    exchange: &str,
+    routing_key: &str,
+    trace: &TraceContext,
+) -> Result<Outgoing, EncodeError> {
+    let mut headers = FieldTable::default();
+    headers.insert(TRACEPARENT_HEADER.into(), long(trace.to_string()));
+    let mut properties = BasicProperties::default();
+    let body = match dialect.base {
+        DialectBase::Standard => {
+            if let Some(tenant) = &env.tenant_id {
+                headers.insert(TENANT_HEADER.into(), long(tenant.as_str()));
+            }
+            json(&StandardOut { env, wire_type })?
+        }
+        DialectBase::CloudeventsBinary => {
+            let mut put = |name: &str, value: &str| {
+                headers.insert(format!("{CE_PREFIX}{name}").into(), long(value));
+            };
+            put("specversion", "1.0");
+            put("id", &env.message_id);
+            put("type", wire_type);
+            put("source", &env.source_service);
+            put("time", &rfc3339(&env.timestamp));
+            for (key, value) in extensions(env)? {
+                put(&key, value);
+            }
+            json(&env.payload)?
+        }
+        DialectBase::CloudeventsStructured => json(&CloudEvent {
+            specversion: "1.0",
+            id: &env.message_id,
+            kind: wire_type,
+            source: &env.source_service,
+            time: rfc3339(&env.timestamp),
+            datacontenttype: JSON,
+            extensions: extensions(env)?,
+            data: &env.payload,
+        })?,
+        DialectBase::Masstransit => json(&MassTransitOut {
+            env,
+            wire_type,
+            exchange,
+        })?,
+        DialectBase::Json => {
+            let Some(fields) = &dialect.fields else {
+                return Err(EncodeError::Dialect {
+                    dialect: dialect_name.to_owned(),
+                    message: "a `json` dialect needs its `fields`".into(),
+                });
+            };
+            let mut body_fields: Vec<(&str, BodyValue<'_, T>)> = Vec::new();
+            let time = rfc3339(&env.timestamp);
+            let texts: [(&Option<Location>, Option<&str>); 7] = [
+                (&fields.id, Some(env.message_id.as_str())),
+                (&Some(fields.kind.clone()), Some(wire_type)),
+                (&fields.source, Some(env.source_service.as_str())),
+                (&fields.time, Some(time.as_str())),
+                (&fields.tenant, env.tenant_id.as_deref()),
+                (&fields.correlation, env.correlation_id.as_deref()),
+                (&fields.causation, env.causation_id.as_deref()),
+            ];
+            let partition = [(&fields.partition, env.partition_key.as_deref())];
+            for (location, value) in texts.into_iter().chain(partition) {
+                let (Some(location), Some(value)) = (location, value) else {
+                    continue;
+                };
+                match location {
+                    Location::Field(name) => body_fields.push((name, BodyValue::Text(value))),
+                    Location::Header(name) => {
+                        headers.insert(name.as_str().into(), long(value));
+                    }
+                    Location::Property(p) => properties = set_property(properties, *p, value)?,
+                    Location::Body | Location::RoutingKey => {}
+                }
+            }
+            if !dialect.payload_headers.is_empty() {
+                let payload = serde_json::to_value(&env.payload)?;
+                for (header, pointer) in &dialect.payload_headers {
+                    match payload.pointer(pointer) {
+                        Some(serde_json::Value::String(s)) => {
+                            headers.insert(header.as_str().into(), long(s.as_str()));
+                        }
+                        Some(serde_json::Value::Null) | None => {}
+                        Some(other) => {
+                            headers.insert(header.as_str().into(), long(other.to_string()));
+                        }
+                    }
+                }
+            }
+            match &fields.payload {
+                Location::Field(name) => {
+                    body_fields.push((name, BodyValue::Payload(&env.payload)));
+                    if let Some(Location::Field(meta)) = &fields.metadata {
+                        if !env.metadata.is_empty() {
+                            body_fields.push((meta, BodyValue::Metadata(&env.metadata)));
+                        }
+                    }
+                    json(&BodyObject(body_fields))?
+                }
+                _ => json(&env.payload)?,
+            }
+        }
+    };
+    properties = properties
+        .with_content_type(dialect.content_type().into())
+        .with_delivery_mode(2)
+        .with_message_id(short("messageId", &env.message_id)?)
+        .with_type(short("type", wire_type)?)
+        .with_app_id(short("sourceService", &env.source_service)?)
+        .with_timestamp(u64::try_from(env.timestamp.timestamp()).unwrap_or(0))
+        .with_headers(headers);
+    if let Some(id) = &env.correlation_id {
+        properties = properties.with_correlation_id(short("correlationId", id)?);
+    }
+    Ok(Outgoing {
+        exchange: short("exchange", exchange)?,
+        routing_key: short("routingKey", routing_key)?,
+        body,
+        properties,
+        message_id: env.message_id.clone(),
+        message_type: env.message_type.clone(),
+    })
+}
+
+fn set_property(
+    properties: BasicProperties,
+    property: Property,
+    value: &str,
+) -> Result<BasicProperties, EncodeError> {
+    Ok(match property {
+        Property::MessageId => properties.with_message_id(short("messageId", value)?),
+        Property::CorrelationId => properties.with_correlation_id(short("correlationId", value)?),
+        Property::Type => properties.with_type(short("type", value)?),
+        Property::AppId => properties.with_app_id(short("sourceService", value)?),
+        // The timestamp property is always set from the envelope's time.
+        Property::Timestamp => properties,
+    })
+}
+
+/// The standard envelope as written: the type value in `messageType`.
+struct StandardOut<'a, T> {
+    env: &'a Envelope<T>,
+    wire_type: &'a str,
+}
+
+impl<T: Serialize> Serialize for StandardOut<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.env;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("messageId", &e.message_id)?;
+        map.serialize_entry("messageType", self.wire_type)?;
+        map.serialize_entry("envelopeVersion", &e.envelope_version)?;
+        map.serialize_entry("timestamp", &e.timestamp)?;
+        map.serialize_entry("sourceService", &e.source_service)?;
+        for (key, value) in [
+            ("correlationId", &e.correlation_id),
+            ("causationId", &e.causation_id),
+            ("tenantId", &e.tenant_id),
+            ("partitionKey", &e.partition_key),
+        ] {
+            if let Some(v) = value {
+                map.serialize_entry(key, v)?;
+            }
+        }
+        map.serialize_entry("payload", &e.payload)?;
+        if !e.metadata.is_empty() {
+            map.serialize_entry("metadata", &e.metadata)?;
+        }
+        map.end()
+    }
+}
+
+/// A value of a `json` dialect's body.
+enum BodyValue<'a, T> {
+    Text(&'a str),
+    Payload(&'a T),
+    Metadata(&'a BTreeMap<String, String>),
+}
+
+/// A `json` dialect's body: its fields in order.
+struct BodyObject<'a, T>(Vec<(&'a str, BodyValue<'a, T>)>);
+
+impl<T: Serialize> Serialize for BodyObject<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            match value {
+                BodyValue::Text(t) => map.serialize_entry(name, t)?,
+                BodyValue::Payload(p) => map.serialize_entry(name, p)?,
+                BodyValue::Metadata(m) => map.serialize_entry(name, m)?,
+            }
+        }
+        map.end()
+    }
+}
+
 #[derive(Serialize)]
 struct CloudEvent<'a, T> {
     specversion: &'static str,
-    id: String,
+    id: &'a str,
     #[serde(rename = "type")]
     kind: &'a str,
     source: &'a str,
@@ -145,83 +389,104 @@ const RESERVED_CE_ATTRIBUTES: &[&str] = &[
     "envelopeversion",
 ];
 
-/// Encodes `env` for `exchange`/`routing_key` in `profile`, with `trace` in `traceparent`.
-pub fn encode<T: Serialize>(
-    env: &Envelope<T>,
-    profile: EnvelopeProfile,
-    exchange: &str,
-    routing_key: &str,
-    trace: &TraceContext,
-) -> Result<Outgoing, EncodeError> {
-    let mut headers = FieldTable::default();
-    headers.insert(TRACEPARENT_HEADER.into(), long(trace.to_string()));
-    let time = || {
-        env.timestamp
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    };
-    let (body, content_type) = match profile {
-        EnvelopeProfile::Standard => {
-            if let Some(tenant) = &env.tenant_id {
-                headers.insert(TENANT_HEADER.into(), long(tenant.as_str()));
-            }
-            (json(env)?, JSON)
-        }
-        EnvelopeProfile::CloudeventsBinary => {
-            let mut put = |name: &str, value: &str| {
-                headers.insert(format!("{CE_PREFIX}{name}").into(), long(value));
-            };
-            put("specversion", "1.0");
-            put("id", &env.message_id.to_string());
-            put("type", &env.message_type);
-            put("source", &env.source_service);
-            put("time", &time());
-            for (key, value) in extensions(env)? {
-                put(&key, value);
-            }
-            (json(&env.payload)?, JSON)
-        }
-        EnvelopeProfile::CloudeventsStructured => {
-            let event = CloudEvent {
-                specversion: "1.0",
-                id: env.message_id.to_string(),
-                kind: &env.message_type,
-                source: &env.source_service,
-                time: time(),
-                datacontenttype: JSON,
-                extensions: extensions(env)?,
-                data: &env.payload,
-            };
-            (json(&event)?, CLOUDEVENTS_JSON)
-        }
-    };
-    let mut properties = BasicProperties::default()
-        .with_content_type(content_type.into())
-        .with_delivery_mode(2)
-        .with_message_id(short("messageId", &env.message_id.to_string())?)
-        .with_type(short("messageType", &env.message_type)?)
-        .with_app_id(short("sourceService", &env.source_service)?)
-        .with_timestamp(u64::try_from(env.timestamp.timestamp()).unwrap_or(0))
-        .with_headers(headers);
-    if let Some(id) = &env.correlation_id {
-        properties = properties.with_correlation_id(short("correlationId", id)?);
-    }
-    Ok(Outgoing {
-        exchange: short("exchange", exchange)?,
-        routing_key: short("routingKey", routing_key)?,
-        body,
-        properties,
-        message_id: env.message_id,
-        message_type: env.message_type.clone(),
-    })
+/// Metadata keys of a received MassTransit message that are envelope fields, not headers.
+const MT_CONVERSATION: &str = "conversationId";
+const MT_SOURCE_ADDRESS: &str = "sourceAddress";
+const MT_DESTINATION_ADDRESS: &str = "destinationAddress";
+/// MassTransit headers that carry envelope attributes without a MassTransit field (or whose
+/// value is not a GUID, which MassTransit's own fields require).
+const MT_TENANT_HEADER: &str = "tenantId";
+const MT_CORRELATION_HEADER: &str = "correlationId";
+const MT_CAUSATION_HEADER: &str = "causationId";
+const MT_PARTITION_HEADER: &str = "partitionKey";
+
+/// MassTransit's JSON envelope as its serializer writes it (`JsonMessageEnvelope`).
+struct MassTransitOut<'a, T> {
+    env: &'a Envelope<T>,
+    wire_type: &'a str,
+    exchange: &'a str,
 }
 
-/// Serializes into a buffer sized for a typical message, sparing the regrowths of an empty
-/// one.
-fn json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    let mut body = Vec::with_capacity(1024);
-    serde_json::to_writer(&mut body, value)?;
-    Ok(body)
+fn is_guid(value: &str) -> bool {
+    Uuid::parse_str(value).is_ok()
 }
+
+impl<T: Serialize> Serialize for MassTransitOut<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.env;
+        fn guid(v: &Option<String>) -> Option<&str> {
+            v.as_deref().filter(|v| is_guid(v))
+        }
+        let meta = |k: &str| e.metadata.get(k).map(String::as_str);
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("messageId", &e.message_id)?;
+        if let Some(c) = guid(&e.correlation_id) {
+            map.serialize_entry("correlationId", c)?;
+        }
+        let conversation = meta(MT_CONVERSATION)
+            .or(guid(&e.correlation_id))
+            .unwrap_or(&e.message_id);
+        map.serialize_entry("conversationId", conversation)?;
+        if let Some(c) = guid(&e.causation_id) {
+            map.serialize_entry("initiatorId", c)?;
+        }
+        let source = meta(MT_SOURCE_ADDRESS)
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("rabbitmq://localhost/{}", e.source_service));
+        map.serialize_entry("sourceAddress", &source)?;
+        let destination = format!("rabbitmq://localhost/{}?type=fanout", self.exchange);
+        map.serialize_entry("destinationAddress", &destination)?;
+        map.serialize_entry("messageType", &[self.wire_type])?;
+        map.serialize_entry("message", &e.payload)?;
+        map.serialize_entry("sentTime", &rfc3339(&e.timestamp))?;
+        let mut headers: BTreeMap<&str, &str> = e
+            .metadata
+            .iter()
+            .filter(|(k, _)| {
+                ![MT_CONVERSATION, MT_SOURCE_ADDRESS, MT_DESTINATION_ADDRESS].contains(&k.as_str())
+            })
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if let Some(t) = &e.tenant_id {
+            headers.insert(MT_TENANT_HEADER, t);
+        }
+        if let Some(p) = &e.partition_key {
+            headers.insert(MT_PARTITION_HEADER, p);
+        }
+        for (header, value) in [
+            (MT_CORRELATION_HEADER, &e.correlation_id),
+            (MT_CAUSATION_HEADER, &e.causation_id),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !is_guid(v)) {
+                headers.insert(header, v);
+            }
+        }
+        map.serialize_entry("headers", &headers)?;
+        map.serialize_entry("host", &host_info(&e.source_service))?;
+        map.end()
+    }
+}
+
+/// MassTransit's `host` object: who sent the message.
+fn host_info(source: &str) -> BTreeMap<&'static str, serde_json::Value> {
+    let process = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let machine = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
+    BTreeMap::from([
+        ("machineName", machine.into()),
+        ("processName", process.into()),
+        ("processId", std::process::id().into()),
+        ("assembly", source.into()),
+        ("assemblyVersion", env!("CARGO_PKG_VERSION").into()),
+        ("frameworkVersion", "schemactl-runtime".into()),
+    ])
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------------------
 
 /// A header's value as text, when it is a string.
 pub fn header_str<'a>(properties: &'a BasicProperties, name: &str) -> Option<&'a str> {
@@ -249,68 +514,432 @@ pub fn header_u64(properties: &BasicProperties, name: &str) -> Option<u64> {
     u64::try_from(n).ok()
 }
 
-#[derive(serde::Deserialize)]
-struct StructuredEvent {
-    specversion: String,
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    source: String,
-    #[serde(default)]
-    time: Option<DateTime<Utc>>,
-    #[serde(default)]
-    data: Option<Box<RawValue>>,
-    #[serde(flatten)]
-    extensions: BTreeMap<String, serde_json::Value>,
+/// A decoded delivery: the envelope around the raw payload, its `message_type` already the
+/// catalog's name of the event version (or the type value as received when the catalog
+/// maps it to none).
+#[derive(Debug)]
+pub struct Decoded {
+    /// The envelope.
+    pub envelope: Envelope<Box<RawValue>>,
+    /// The dialect the message was read in.
+    pub dialect: String,
+    /// Its type value as received.
+    pub wire_type: String,
 }
 
-fn parse_id(id: &str) -> Result<Uuid, Rejection> {
-    Uuid::parse_str(id)
-        .map_err(|e| Rejection::Malformed(format!("message ID `{id}` is not a UUID: {e}")))
+/// What a delivery brings besides its body.
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    /// Properties and headers.
+    pub properties: &'a BasicProperties,
+    /// The exchange it was first published to (without the consumer's prefix).
+    pub exchange: &'a str,
+    /// The routing key it was first published with.
+    pub routing_key: &'a str,
 }
 
-/// Decodes a delivery's body and properties into an envelope around the raw payload.
-pub fn decode(
-    body: &[u8],
-    properties: &BasicProperties,
-) -> Result<Envelope<Box<RawValue>>, Rejection> {
+fn malformed(dialect: &str, field: &str, problem: impl Into<String>) -> Rejection {
+    Rejection::Dialect {
+        dialect: dialect.to_owned(),
+        field: field.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// Decodes a delivery in whichever dialect of `wire` it fits (see the module documentation).
+pub fn decode(body: &[u8], delivery: Received<'_>, wire: &Wire) -> Result<Decoded, Rejection> {
+    let properties = delivery.properties;
     let content_type = properties
         .content_type()
         .as_ref()
         .map(|c| c.as_str())
         .unwrap_or("");
-    if header_str(properties, &format!("{CE_PREFIX}specversion")).is_some() {
-        return decode_binary(body, properties);
+    let declared = wire.exchange_dialect(delivery.exchange);
+    let of_base = |base: DialectBase, fallback: &'static str| -> String {
+        declared
+            .filter(|d| wire.dialect(d).is_some_and(|d| d.base == base))
+            .map(str::to_owned)
+            .or_else(|| {
+                // A dialect of the catalog built on `base` before the bare built-in one.
+                wire.dialects()
+                    .find(|(n, d)| d.base == base && *n != fallback)
+                    .map(|(n, _)| n.to_owned())
+            })
+            .unwrap_or_else(|| fallback.to_owned())
+    };
+    let ce_prefix = [CE_PREFIX, CE_PREFIX_COLON]
+        .into_iter()
+        .find(|p| header_str(properties, &format!("{p}specversion")).is_some());
+    let (envelope, dialect) = if let Some(prefix) = ce_prefix {
+        let name = of_base(
+            DialectBase::CloudeventsBinary,
+            crate::dialect::CLOUDEVENTS_BINARY,
+        );
+        (decode_binary(body, properties, prefix, &name)?, name)
+    } else if content_type.starts_with(CLOUDEVENTS_JSON) {
+        let name = of_base(
+            DialectBase::CloudeventsStructured,
+            crate::dialect::CLOUDEVENTS_STRUCTURED,
+        );
+        (decode_structured(body, &name)?, name)
+    } else if content_type.starts_with(MASSTRANSIT_JSON) {
+        let name = of_base(DialectBase::Masstransit, crate::dialect::MASSTRANSIT);
+        return decode_masstransit(body, properties, &name, wire);
+    } else {
+        decode_json_family(body, delivery, declared, wire)?
+    };
+    let wire_type = envelope.message_type.clone();
+    Ok(resolved(envelope, dialect, wire_type, wire))
+}
+
+fn resolved(
+    mut envelope: Envelope<Box<RawValue>>,
+    dialect: String,
+    wire_type: String,
+    wire: &Wire,
+) -> Decoded {
+    if let Some(message_type) = wire.resolve(&dialect, &wire_type) {
+        envelope.message_type = message_type.to_owned();
     }
-    if content_type.starts_with(CLOUDEVENTS_JSON) {
-        return decode_structured(body);
+    Decoded {
+        envelope,
+        dialect,
+        wire_type,
     }
-    serde_json::from_slice::<Envelope<Box<RawValue>>>(body)
-        .map_err(|e| Rejection::Malformed(format!("the body is not a standard envelope: {e}")))
+}
+
+/// The JSON envelopes that share `application/json`: the exchange's dialect first, then the
+/// standard one, then the catalog's `json` dialects.
+fn decode_json_family(
+    body: &[u8],
+    delivery: Received<'_>,
+    declared: Option<&str>,
+    wire: &Wire,
+) -> Result<(Envelope<Box<RawValue>>, String), Rejection> {
+    let mut candidates: Vec<&str> = Vec::new();
+    let family = |d: &Dialect| matches!(d.base, DialectBase::Standard | DialectBase::Json);
+    if let Some(name) = declared.filter(|n| wire.dialect(n).is_some_and(family)) {
+        candidates.push(name);
+    }
+    // Other dialects only when the body names its own type: one that reads its type from
+    // the routing key or a header would take any JSON body for its own.
+    let self_describing = |d: &Dialect| {
+        d.base == DialectBase::Standard
+            || d.fields
+                .as_ref()
+                .is_some_and(|f| matches!(f.kind, Location::Field(_)))
+    };
+    for (name, dialect) in wire.dialects() {
+        if family(dialect) && self_describing(dialect) && !candidates.contains(&name) {
+            candidates.push(name);
+        }
+    }
+    // Standard right after the exchange's own.
+    if let Some(i) = candidates
+        .iter()
+        .position(|n| *n == crate::dialect::STANDARD)
+    {
+        let standard = candidates.remove(i);
+        let at = usize::from(declared.is_some() && !candidates.is_empty()).min(candidates.len());
+        candidates.insert(at, standard);
+    }
+    let mut first_error = None;
+    for name in &candidates {
+        let Some(dialect) = wire.dialect(name) else {
+            continue;
+        };
+        let result = match dialect.base {
+            DialectBase::Standard => decode_standard(body, name),
+            _ => decode_json(body, delivery, dialect, name),
+        };
+        match result {
+            Ok(envelope) => return Ok((envelope, (*name).to_owned())),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| {
+        malformed(
+            crate::dialect::STANDARD,
+            "body",
+            "fits no dialect of the catalog",
+        )
+    }))
+}
+
+/// The standard envelope, with any string as its message ID.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StandardIn {
+    message_id: serde_json::Value,
+    message_type: serde_json::Value,
+    #[serde(default)]
+    envelope_version: Option<String>,
+    timestamp: serde_json::Value,
+    source_service: serde_json::Value,
+    #[serde(default)]
+    correlation_id: Option<String>,
+    #[serde(default)]
+    causation_id: Option<String>,
+    #[serde(default)]
+    tenant_id: Option<String>,
+    #[serde(default)]
+    partition_key: Option<String>,
+    payload: Box<RawValue>,
+    #[serde(default)]
+    metadata: BTreeMap<String, serde_json::Value>,
+}
+
+fn text_field(dialect: &str, field: &str, value: serde_json::Value) -> Result<String, Rejection> {
+    match value {
+        serde_json::Value::String(s) => Ok(s),
+        other => Err(malformed(
+            dialect,
+            field,
+            format!("is {}, not a string", json_kind(&other)),
+        )),
+    }
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+fn time_field(dialect: &str, field: &str, text: &str) -> Result<DateTime<Utc>, Rejection> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            malformed(
+                dialect,
+                field,
+                format!("`{text}` is not an RFC 3339 time: {e}"),
+            )
+        })
+}
+
+/// A serde error names the missing or mistyped field in its text: keep that text.
+fn body_error(dialect: &str, e: serde_json::Error) -> Rejection {
+    let text = e.to_string();
+    let field = text
+        .split('`')
+        .nth(1)
+        .filter(|_| text.starts_with("missing field"))
+        .unwrap_or("body")
+        .to_owned();
+    malformed(dialect, &field, text)
+}
+
+fn metadata_map(values: BTreeMap<String, serde_json::Value>) -> BTreeMap<String, String> {
+    values
+        .into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => (k, s),
+            other => (k, other.to_string()),
+        })
+        .collect()
+}
+
+fn decode_standard(body: &[u8], dialect: &str) -> Result<Envelope<Box<RawValue>>, Rejection> {
+    let e: StandardIn = serde_json::from_slice(body).map_err(|e| body_error(dialect, e))?;
+    let timestamp = text_field(dialect, "timestamp", e.timestamp)?;
+    Ok(Envelope {
+        message_id: text_field(dialect, "messageId", e.message_id)?,
+        message_type: text_field(dialect, "messageType", e.message_type)?,
+        envelope_version: e
+            .envelope_version
+            .unwrap_or_else(|| ENVELOPE_VERSION.to_owned()),
+        timestamp: time_field(dialect, "timestamp", &timestamp)?,
+        source_service: text_field(dialect, "sourceService", e.source_service)?,
+        correlation_id: e.correlation_id,
+        causation_id: e.causation_id,
+        tenant_id: e.tenant_id,
+        partition_key: e.partition_key,
+        payload: e.payload,
+        metadata: metadata_map(e.metadata),
+    })
+}
+
+/// An ID for a message that carries none: derived from its body, so a redelivery of the
+/// same message gets the same ID (and identical bodies count as one message).
+fn derived_id(body: &[u8]) -> String {
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, body).to_string()
+}
+
+fn property_text<'a>(properties: &'a BasicProperties, property: Property) -> Option<String> {
+    let short = |s: &'a Option<ShortString>| s.as_ref().map(|s| s.as_str().to_owned());
+    match property {
+        Property::MessageId => short(properties.message_id()),
+        Property::CorrelationId => short(properties.correlation_id()),
+        Property::Type => short(properties.kind()),
+        Property::AppId => short(properties.app_id()),
+        Property::Timestamp => properties.timestamp().and_then(|t| {
+            DateTime::<Utc>::from_timestamp(i64::try_from(t).ok()?, 0).map(|t| rfc3339(&t))
+        }),
+    }
+}
+
+/// Reads the text attributes of a `json` dialect from where the dialect says they live.
+struct JsonReader<'a, 'b> {
+    dialect: &'a str,
+    /// The body's top-level fields not read yet.
+    object: &'a mut HashMap<String, Box<RawValue>>,
+    delivery: Received<'b>,
+}
+
+impl JsonReader<'_, '_> {
+    fn read(&mut self, attribute: &str, location: &Location) -> Result<Option<String>, Rejection> {
+        let name = self.dialect;
+        Ok(match location {
+            Location::Field(field) => match self.object.remove(field) {
+                None => None,
+                Some(raw) => match serde_json::from_str::<serde_json::Value>(raw.get()) {
+                    Ok(serde_json::Value::Null) => None,
+                    Ok(value) => Some(text_field(name, field, value)?),
+                    Err(e) => return Err(malformed(name, field, e.to_string())),
+                },
+            },
+            Location::Header(header) => {
+                header_str(self.delivery.properties, header).map(str::to_owned)
+            }
+            Location::Property(p) => property_text(self.delivery.properties, *p),
+            Location::RoutingKey => Some(self.delivery.routing_key.to_owned()),
+            Location::Body => return Err(malformed(name, attribute, "cannot be the whole body")),
+        })
+    }
+
+    fn optional(
+        &mut self,
+        attribute: &str,
+        location: &Option<Location>,
+    ) -> Result<Option<String>, Rejection> {
+        match location {
+            Some(location) => self.read(attribute, location),
+            None => Ok(None),
+        }
+    }
+}
+
+fn decode_json(
+    body: &[u8],
+    delivery: Received<'_>,
+    dialect: &Dialect,
+    name: &str,
+) -> Result<Envelope<Box<RawValue>>, Rejection> {
+    let Some(fields) = &dialect.fields else {
+        return Err(malformed(name, "fields", "the dialect declares no fields"));
+    };
+    let whole_body = fields.payload == Location::Body;
+    let mut object: HashMap<String, Box<RawValue>> = if whole_body {
+        HashMap::new()
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| malformed(name, "body", format!("is not a JSON object: {e}")))?
+    };
+    let properties = delivery.properties;
+    let mut reader = JsonReader {
+        dialect: name,
+        object: &mut object,
+        delivery,
+    };
+    let kind = reader
+        .read("type", &fields.kind)?
+        .ok_or_else(|| malformed(name, &fields.kind.to_string(), "is missing"))?;
+    let id = reader.optional("id", &fields.id)?;
+    let time = reader.optional("time", &fields.time)?;
+    let source = reader.optional("source", &fields.source)?;
+    let tenant = reader.optional("tenant", &fields.tenant)?;
+    let correlation = reader.optional("correlation", &fields.correlation)?;
+    let causation = reader.optional("causation", &fields.causation)?;
+    let partition = reader.optional("partition", &fields.partition)?;
+    let metadata = match &fields.metadata {
+        Some(Location::Field(field)) => match object.remove(field) {
+            None => BTreeMap::new(),
+            Some(raw) => {
+                match serde_json::from_str::<Option<BTreeMap<String, serde_json::Value>>>(raw.get())
+                {
+                    Ok(map) => metadata_map(map.unwrap_or_default()),
+                    Err(_) => return Err(malformed(name, field, "is not an object")),
+                }
+            }
+        },
+        _ => BTreeMap::new(),
+    };
+    let payload = match &fields.payload {
+        Location::Field(field) => object
+            .remove(field)
+            .ok_or_else(|| malformed(name, field, "is missing"))?,
+        _ => serde_json::from_slice(body)
+            .map_err(|e| malformed(name, "body", format!("is not JSON: {e}")))?,
+    };
+    let timestamp = match (&time, &fields.time) {
+        (Some(t), Some(location)) => time_field(name, &location.to_string(), t)?,
+        _ => match properties.timestamp() {
+            Some(t) => DateTime::<Utc>::from_timestamp(i64::try_from(*t).unwrap_or(0), 0)
+                .unwrap_or_else(Utc::now),
+            None => Utc::now(),
+        },
+    };
+    let message_id = id
+        .or_else(|| property_text(properties, Property::MessageId))
+        .unwrap_or_else(|| derived_id(body));
+    Ok(Envelope {
+        message_id,
+        message_type: kind,
+        envelope_version: ENVELOPE_VERSION.to_owned(),
+        timestamp,
+        source_service: source
+            .or_else(|| property_text(properties, Property::AppId))
+            .unwrap_or_default(),
+        correlation_id: correlation.or_else(|| property_text(properties, Property::CorrelationId)),
+        causation_id: causation,
+        tenant_id: tenant,
+        partition_key: partition,
+        payload,
+        metadata,
+    })
 }
 
 fn decode_binary(
     body: &[u8],
     properties: &BasicProperties,
+    prefix: &str,
+    dialect: &str,
 ) -> Result<Envelope<Box<RawValue>>, Rejection> {
-    let attr = |name: &str| header_str(properties, &format!("{CE_PREFIX}{name}"));
+    let attr = |name: &str| header_str(properties, &format!("{prefix}{name}"));
     let required = |name: &str| {
-        attr(name).ok_or_else(|| {
-            Rejection::Malformed(format!("CloudEvents header `{CE_PREFIX}{name}` is missing"))
-        })
+        attr(name).ok_or_else(|| malformed(dialect, &format!("{prefix}{name}"), "is missing"))
     };
     let specversion = required("specversion")?;
     if specversion != "1.0" {
-        return Err(Rejection::Malformed(format!(
-            "CloudEvents specversion `{specversion}` is not 1.0"
-        )));
+        return Err(malformed(
+            dialect,
+            &format!("{prefix}specversion"),
+            format!("is `{specversion}`, not 1.0"),
+        ));
+    }
+    let content_type =
+        attr("datacontenttype").or(properties.content_type().as_ref().map(|c| c.as_str()));
+    if let Some(ct) = content_type.filter(|ct| !is_json_media_type(ct)) {
+        return Err(malformed(
+            dialect,
+            "datacontenttype",
+            format!("is `{ct}`; the payload of a catalog event is JSON"),
+        ));
     }
     let payload: Box<RawValue> = serde_json::from_slice(body)
-        .map_err(|e| Rejection::Malformed(format!("the body is not JSON: {e}")))?;
+        .map_err(|e| malformed(dialect, "body", format!("is not JSON: {e}")))?;
     let mut metadata = BTreeMap::new();
     if let Some(headers) = properties.headers() {
         for (key, value) in headers.inner() {
-            let Some(name) = key.as_str().strip_prefix(CE_PREFIX) else {
+            let Some(name) = key.as_str().strip_prefix(prefix) else {
                 continue;
             };
             if is_envelope_attribute(name) {
@@ -324,13 +953,17 @@ fn decode_binary(
             }
         }
     }
+    let time = match attr("time") {
+        Some(t) => time_field(dialect, &format!("{prefix}time"), t)?,
+        None => Utc::now(),
+    };
     Ok(Envelope {
-        message_id: parse_id(required("id")?)?,
+        message_id: required("id")?.to_owned(),
         message_type: required("type")?.to_owned(),
         envelope_version: attr("envelopeversion")
             .unwrap_or(ENVELOPE_VERSION)
             .to_owned(),
-        timestamp: parse_time(attr("time"))?,
+        timestamp: time,
         source_service: required("source")?.to_owned(),
         correlation_id: attr("correlationid").map(str::to_owned),
         causation_id: attr("causationid").map(str::to_owned),
@@ -341,28 +974,58 @@ fn decode_binary(
     })
 }
 
+fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || essence.ends_with("+json") || essence == "text/json"
+}
+
 fn is_envelope_attribute(name: &str) -> bool {
     RESERVED_CE_ATTRIBUTES.contains(&name)
 }
 
-fn parse_time(time: Option<&str>) -> Result<DateTime<Utc>, Rejection> {
-    match time {
-        None => Ok(Utc::now()),
-        Some(t) => DateTime::parse_from_rfc3339(t)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| Rejection::Malformed(format!("CloudEvents time `{t}`: {e}"))),
-    }
+#[derive(serde::Deserialize)]
+struct StructuredEvent {
+    specversion: serde_json::Value,
+    id: serde_json::Value,
+    #[serde(rename = "type")]
+    kind: serde_json::Value,
+    source: serde_json::Value,
+    #[serde(default)]
+    time: Option<String>,
+    #[serde(default)]
+    datacontenttype: Option<String>,
+    #[serde(default)]
+    data: Option<Box<RawValue>>,
+    #[serde(flatten)]
+    extensions: BTreeMap<String, serde_json::Value>,
 }
 
-fn decode_structured(body: &[u8]) -> Result<Envelope<Box<RawValue>>, Rejection> {
-    let event: StructuredEvent = serde_json::from_slice(body).map_err(|e| {
-        Rejection::Malformed(format!("the body is not a structured CloudEvent: {e}"))
-    })?;
-    if event.specversion != "1.0" {
-        return Err(Rejection::Malformed(format!(
-            "CloudEvents specversion `{}` is not 1.0",
-            event.specversion
-        )));
+fn decode_structured(body: &[u8], dialect: &str) -> Result<Envelope<Box<RawValue>>, Rejection> {
+    let event: StructuredEvent =
+        serde_json::from_slice(body).map_err(|e| body_error(dialect, e))?;
+    let specversion = text_field(dialect, "specversion", event.specversion)?;
+    if specversion != "1.0" {
+        return Err(malformed(
+            dialect,
+            "specversion",
+            format!("is `{specversion}`, not 1.0"),
+        ));
+    }
+    if let Some(ct) = event
+        .datacontenttype
+        .as_deref()
+        .filter(|ct| !is_json_media_type(ct))
+    {
+        return Err(malformed(
+            dialect,
+            "datacontenttype",
+            format!("is `{ct}`; the payload of a catalog event is JSON"),
+        ));
     }
     let text = |name: &str| {
         event
@@ -380,14 +1043,18 @@ fn decode_structured(body: &[u8]) -> Result<Envelope<Box<RawValue>>, Rejection> 
     let payload = match event.data {
         Some(data) => data,
         None => RawValue::from_string("null".to_owned())
-            .map_err(|e| Rejection::Malformed(e.to_string()))?,
+            .map_err(|e| malformed(dialect, "data", e.to_string()))?,
+    };
+    let timestamp = match &event.time {
+        Some(t) => time_field(dialect, "time", t)?,
+        None => Utc::now(),
     };
     Ok(Envelope {
-        message_id: parse_id(&event.id)?,
-        message_type: event.kind,
+        message_id: text_field(dialect, "id", event.id)?,
+        message_type: text_field(dialect, "type", event.kind)?,
         envelope_version: text("envelopeversion").unwrap_or_else(|| ENVELOPE_VERSION.to_owned()),
-        timestamp: event.time.unwrap_or_else(Utc::now),
-        source_service: event.source,
+        timestamp,
+        source_service: text_field(dialect, "source", event.source)?,
         correlation_id: text("correlationid"),
         causation_id: text("causationid"),
         tenant_id: text("tenantid"),
@@ -397,102 +1064,92 @@ fn decode_structured(body: &[u8]) -> Result<Envelope<Box<RawValue>>, Rejection> 
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn envelope() -> Envelope<serde_json::Value> {
-        Envelope {
-            message_id: Uuid::new_v4(),
-            message_type: "OrderCreated.v1".into(),
-            envelope_version: ENVELOPE_VERSION.into(),
-            timestamp: "2024-01-15T10:35:00.250Z".parse().unwrap(),
-            source_service: "orders-service".into(),
-            correlation_id: Some("corr-123".into()),
-            causation_id: Some("cause-1".into()),
-            tenant_id: Some("tenant-123".into()),
-            partition_key: None,
-            payload: serde_json::json!({"orderId": "o-1", "total": "10.00"}),
-            metadata: [("region".to_owned(), "eu1".to_owned())].into(),
-        }
-    }
-
-    #[test]
-    fn every_profile_round_trips() {
-        let env = envelope();
-        let trace = TraceContext::new_root();
-        for profile in [
-            EnvelopeProfile::Standard,
-            EnvelopeProfile::CloudeventsBinary,
-            EnvelopeProfile::CloudeventsStructured,
-        ] {
-            let out = encode(&env, profile, "orders", "order.created", &trace).unwrap();
-            assert_eq!(out.properties.delivery_mode(), &Some(2));
-            assert_eq!(
-                out.properties.message_id().as_ref().map(|s| s.as_str()),
-                Some(env.message_id.to_string().as_str())
-            );
-            assert_eq!(
-                header_str(&out.properties, TRACEPARENT_HEADER),
-                Some(trace.to_string().as_str())
-            );
-            let back = decode(&out.body, &out.properties).unwrap();
-            let payload: serde_json::Value = serde_json::from_str(back.payload.get()).unwrap();
-            assert_eq!(back.map(|_| payload), env, "{profile:?}");
-        }
-    }
-
-    #[test]
-    fn binary_mode_puts_attributes_in_headers_and_the_payload_in_the_body() {
-        let env = envelope();
-        let out = encode(
-            &env,
-            EnvelopeProfile::CloudeventsBinary,
-            "orders",
-            "order.created",
-            &TraceContext::new_root(),
-        )
-        .unwrap();
-        assert_eq!(
-            serde_json::from_slice::<serde_json::Value>(&out.body).unwrap(),
-            env.payload
-        );
-        assert_eq!(
-            header_str(&out.properties, "cloudEvents_type"),
-            Some("OrderCreated.v1")
-        );
-        assert_eq!(
-            header_str(&out.properties, "cloudEvents_time"),
-            Some("2024-01-15T10:35:00.250Z")
-        );
-    }
-
-    #[test]
-    fn bad_input_is_an_error_not_a_panic() {
-        let mut env = envelope();
-        env.correlation_id = Some("x".repeat(300));
-        let trace = TraceContext::new_root();
-        assert!(matches!(
-            encode(&env, EnvelopeProfile::Standard, "e", "k", &trace),
-            Err(EncodeError::TooLong {
-                field: "correlationId",
-                len: 300
-            })
-        ));
-        let mut env = envelope();
-        env.metadata.insert("Bad-Key".into(), "v".into());
-        assert!(matches!(
-            encode(&env, EnvelopeProfile::CloudeventsBinary, "e", "k", &trace),
-            Err(EncodeError::ExtensionName(k)) if k == "Bad-Key"
-        ));
-        let props = BasicProperties::default().with_content_type(JSON.into());
-        for body in [&b"{"[..], b"[]", b"{\"messageId\": 1}", &[0xff, 0xfe]] {
-            assert!(matches!(decode(body, &props), Err(Rejection::Malformed(_))));
-        }
-        let ce = BasicProperties::default().with_content_type(CLOUDEVENTS_JSON.into());
-        assert!(matches!(
-            decode(br#"{"specversion":"0.3","id":"x","type":"t","source":"s"}"#, &ce),
-            Err(Rejection::Malformed(m)) if m.contains("0.3")
-        ));
-    }
+/// MassTransit's envelope as its deserializer reads it.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MassTransitIn {
+    #[serde(default)]
+    message_id: Option<String>,
+    #[serde(default)]
+    correlation_id: Option<String>,
+    #[serde(default)]
+    conversation_id: Option<String>,
+    #[serde(default)]
+    initiator_id: Option<String>,
+    #[serde(default)]
+    source_address: Option<String>,
+    #[serde(default)]
+    destination_address: Option<String>,
+    message_type: Vec<String>,
+    message: Box<RawValue>,
+    #[serde(default)]
+    sent_time: Option<String>,
+    #[serde(default)]
+    headers: Option<BTreeMap<String, serde_json::Value>>,
 }
+
+fn decode_masstransit(
+    body: &[u8],
+    properties: &BasicProperties,
+    dialect: &str,
+    wire: &Wire,
+) -> Result<Decoded, Rejection> {
+    let e: MassTransitIn = serde_json::from_slice(body).map_err(|e| body_error(dialect, e))?;
+    if e.message_type.is_empty() {
+        return Err(malformed(dialect, "messageType", "is an empty array"));
+    }
+    let mut headers = metadata_map(e.headers.unwrap_or_default());
+    let tenant = headers.remove(MT_TENANT_HEADER);
+    let partition = headers.remove(MT_PARTITION_HEADER);
+    let correlation = e.correlation_id.or(headers.remove(MT_CORRELATION_HEADER));
+    let causation = e.initiator_id.or(headers.remove(MT_CAUSATION_HEADER));
+    let mut metadata = headers;
+    for (key, value) in [
+        (MT_CONVERSATION, e.conversation_id),
+        (MT_SOURCE_ADDRESS, e.source_address.clone()),
+        (MT_DESTINATION_ADDRESS, e.destination_address),
+    ] {
+        if let Some(v) = value {
+            metadata.insert(key.to_owned(), v);
+        }
+    }
+    let timestamp = match &e.sent_time {
+        Some(t) => time_field(dialect, "sentTime", t)?,
+        None => Utc::now(),
+    };
+    // The first URN the catalog knows: MassTransit lists the message's type first, then the
+    // types it implements.
+    let wire_type = e
+        .message_type
+        .iter()
+        .find(|urn| wire.resolve(dialect, urn).is_some())
+        .unwrap_or(&e.message_type[0])
+        .clone();
+    let source = e
+        .source_address
+        .as_deref()
+        .and_then(|a| a.rsplit('/').next())
+        .map(|s| s.split('?').next().unwrap_or(s).to_owned())
+        .or_else(|| property_text(properties, Property::AppId))
+        .unwrap_or_default();
+    let envelope = Envelope {
+        message_id: e
+            .message_id
+            .or_else(|| property_text(properties, Property::MessageId))
+            .unwrap_or_else(|| derived_id(body)),
+        message_type: wire_type.clone(),
+        envelope_version: ENVELOPE_VERSION.to_owned(),
+        timestamp,
+        source_service: source,
+        correlation_id: correlation,
+        causation_id: causation,
+        tenant_id: tenant,
+        partition_key: partition,
+        payload: e.message,
+        metadata,
+    };
+    Ok(resolved(envelope, dialect.to_owned(), wire_type, wire))
+}
+
+#[cfg(test)]
+mod tests;

@@ -275,7 +275,7 @@ impl Drop for Sandbox {
 pub struct Record {
     pub queue: String,
     pub message_type: &'static str,
-    pub message_id: uuid::Uuid,
+    pub message_id: String,
     pub payload: Value,
     pub attempt: u32,
     pub trace: Option<schemactl_runtime::TraceContext>,
@@ -321,7 +321,7 @@ impl EventHandler for Recorder {
         let record = Record {
             queue: message.delivery.queue.clone(),
             message_type: E::MESSAGE_TYPE,
-            message_id: message.envelope.message_id,
+            message_id: message.envelope.message_id.clone(),
             payload: serde_json::to_value(&message.envelope.payload).expect("serialize"),
             attempt: message.delivery.attempt,
             trace: message.delivery.trace,

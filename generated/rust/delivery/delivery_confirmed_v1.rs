@@ -181,4 +181,6 @@ impl ::schemactl_runtime::Event for DeliveryConfirmed {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"deliveryNoteId":"6a7b8c9d-0e1f-4a2b-b3c4-d5e6f7a8b9c0","deliveryNumber":"DN-2024-001","orderId":"1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f","customerId":"9a8b7c6d-5e4f-4321-8fed-cba987654321","proofOfDeliveryUrl":"https://pod.example.com/DN-2024-001.pdf"}"#,
     ];
+    const DIALECT: &'static str = "collector";
+    const WIRE_TYPE: &'static str = "delivery.confirmed";
 }

@@ -230,4 +230,6 @@ impl ::schemactl_runtime::Event for DeliveryDispatched {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"deliveryNoteId":"6a7b8c9d-0e1f-4a2b-b3c4-d5e6f7a8b9c0","deliveryNumber":"DN-2024-001","orderId":"1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f","items":[{"productId":"2b3c4d5e-6f70-4182-9a3b-4c5d6e7f8091","quantity":5,"warehouseId":"4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8"}],"trackingNumber":"TRACK123","carrierId":"5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"}"#,
     ];
+    const DIALECT: &'static str = "collector";
+    const WIRE_TYPE: &'static str = "delivery.dispatched";
 }

@@ -202,4 +202,6 @@ impl ::schemactl_runtime::Event for EmployeeHired {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"employeeId":"b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e","employeeNumber":"EMP-001","firstName":"John","lastName":"Doe","email":"john.doe@company.com","position":"Software Engineer","department":"Engineering","hireDate":"2024-01-15T08:00:00.000Z"}"#,
     ];
+    const DIALECT: &'static str = "collector";
+    const WIRE_TYPE: &'static str = "employee.hired";
 }

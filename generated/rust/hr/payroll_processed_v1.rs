@@ -211,4 +211,6 @@ impl ::schemactl_runtime::Event for PayrollProcessed {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"payrollId":"c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f","payrollPeriod":"2024-01","totalAmount":"50000.00","currency":"USD","employeeCount":25,"processedAt":"2024-01-31T18:00:00.000Z"}"#,
     ];
+    const DIALECT: &'static str = "collector";
+    const WIRE_TYPE: &'static str = "payroll.processed";
 }

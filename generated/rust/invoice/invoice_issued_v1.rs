@@ -301,4 +301,6 @@ impl ::schemactl_runtime::Event for InvoiceIssued {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"invoiceId":"8c9d0e1f-2a3b-4c4d-9e5f-6a7b8c9d0e1f","invoiceNumber":"INV-2024-001","customerId":"9a8b7c6d-5e4f-4321-8fed-cba987654321","orderId":"1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f","deliveryNoteId":"6a7b8c9d-0e1f-4a2b-b3c4-d5e6f7a8b9c0","currency":"USD","subtotal":"1250.00","taxTotal":"250.00","grandTotal":"1500.00","dueDate":"2024-02-15T14:30:00.000Z","lineItems":[{"description":"Product Name","quantity":"5","unitPrice":"250.00","total":"1250.00"}]}"#,
     ];
+    const DIALECT: &'static str = "collector";
+    const WIRE_TYPE: &'static str = "invoice.issued";
 }

@@ -278,4 +278,6 @@ impl ::schemactl_runtime::Event for InvoicePaid {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"invoiceId":"8c9d0e1f-2a3b-4c4d-9e5f-6a7b8c9d0e1f","invoiceNumber":"INV-2024-001","customerId":"9a8b7c6d-5e4f-4321-8fed-cba987654321","amount":"1500.00","paymentMethod":"STRIPE","paymentDate":"2024-01-16T10:00:00.000Z","currency":"USD"}"#,
     ];
+    const DIALECT: &'static str = "collector";
+    const WIRE_TYPE: &'static str = "invoice.paid";
 }

@@ -274,4 +274,6 @@ impl ::schemactl_runtime::Event for OfferApproved {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"offerId":"3f1e2d4c-5b6a-4978-8a9b-0c1d2e3f4a5b","offerNumber":"OFF-2024-001","customerId":"9a8b7c6d-5e4f-4321-8fed-cba987654321","validUntil":"2024-02-15T10:30:00.000Z","currency":"USD","grandTotal":"1500.00","lineItems":[{"productId":"2b3c4d5e-6f70-4182-9a3b-4c5d6e7f8091","description":"Product Name","quantity":"5","unitPrice":"300.00","discountPercent":"10","taxPercent":"20"},{"description":"Installation (free text)","quantity":"1","unitPrice":"150.00"}]}"#,
     ];
+    const DIALECT: &'static str = "collector";
+    const WIRE_TYPE: &'static str = "offer.approved";
 }

@@ -263,4 +263,6 @@ impl ::schemactl_runtime::Event for OnboardingCompleted {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"tenantId":"tenant-123","userId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f","completedAt":"2024-02-01T10:20:00Z","completedSteps":["create_workspace","connect_data_source","invite_team"],"requestedConnectors":["postgres","salesforce"]}"#,
     ];
+    const DIALECT: &'static str = "onboarding";
+    const WIRE_TYPE: &'static str = "onboarding.completed.v1";
 }

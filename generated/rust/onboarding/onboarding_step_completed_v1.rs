@@ -192,4 +192,6 @@ impl ::schemactl_runtime::Event for OnboardingStepCompleted {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"tenantId":"tenant-123","userId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f","stepName":"invite_team","stepIndex":2,"completedAt":"2024-02-01T10:03:12Z","durationMs":192000}"#,
     ];
+    const DIALECT: &'static str = "onboarding";
+    const WIRE_TYPE: &'static str = "onboarding.step.completed.v1";
 }

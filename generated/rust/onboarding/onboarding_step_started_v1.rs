@@ -180,4 +180,6 @@ impl ::schemactl_runtime::Event for OnboardingStepStarted {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"tenantId":"tenant-123","userId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f","stepName":"invite_team","stepIndex":2,"startedAt":"2024-02-01T10:00:00Z"}"#,
     ];
+    const DIALECT: &'static str = "onboarding";
+    const WIRE_TYPE: &'static str = "onboarding.step.started.v1";
 }

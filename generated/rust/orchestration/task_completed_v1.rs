@@ -186,4 +186,6 @@ impl ::schemactl_runtime::Event for TaskCompleted {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"taskId":"e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b","taskType":"bug_fix","complexity":"simple","strategy":"iterative","tokensUsed":18250,"costUsd":0.42,"durationMs":95000,"pullRequestUrl":"https://git.example.com/app/pull/812"}"#,
     ];
+    const DIALECT: &'static str = "orchestration";
+    const WIRE_TYPE: &'static str = "urn:message:CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent";
 }

@@ -165,4 +165,6 @@ impl ::schemactl_runtime::Event for TaskCreated {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"taskId":"e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b","userId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f","title":"Fix flaky login test","description":"The login test fails one run in ten."}"#,
     ];
+    const DIALECT: &'static str = "orchestration";
+    const WIRE_TYPE: &'static str = "urn:message:CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent";
 }

@@ -187,4 +187,6 @@ impl ::schemactl_runtime::Event for TaskFailed {
         r#"{"taskId":"e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b","taskType":"feature","complexity":"complex","strategy":"multi_agent","errorMessage":"Build failed after 3 attempts","tokensUsed":50210,"costUsd":1.37,"durationMs":610000}"#,
         r#"{"taskId":"e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b","taskType":"test","complexity":"simple","strategy":"single_shot","errorMessage":"Repository not reachable","durationMs":1200}"#,
     ];
+    const DIALECT: &'static str = "orchestration";
+    const WIRE_TYPE: &'static str = "urn:message:CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent";
 }

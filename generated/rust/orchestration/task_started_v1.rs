@@ -148,4 +148,6 @@ impl ::schemactl_runtime::Event for TaskStarted {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"taskId":"e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b","taskType":"bug_fix","complexity":"simple","strategy":"iterative","userId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f"}"#,
     ];
+    const DIALECT: &'static str = "orchestration";
+    const WIRE_TYPE: &'static str = "urn:message:CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent";
 }

@@ -222,4 +222,6 @@ impl ::schemactl_runtime::Event for OrderConfirmed {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"orderId":"1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f","orderNumber":"ORD-2024-001","customerId":"9a8b7c6d-5e4f-4321-8fed-cba987654321","shippingAddressId":"0d1e2f3a-4b5c-4d6e-8f7a-8b9c0d1e2f3a","lineItems":[{"productId":"2b3c4d5e-6f70-4182-9a3b-4c5d6e7f8091","description":"Product Name","quantity":5,"unit":"pcs"}]}"#,
     ];
+    const DIALECT: &'static str = "collector";
+    const WIRE_TYPE: &'static str = "order.confirmed";
 }

@@ -271,4 +271,6 @@ impl ::schemactl_runtime::Event for OrderCreated {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"orderId":"1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f","orderNumber":"ORD-2024-001","customerId":"9a8b7c6d-5e4f-4321-8fed-cba987654321","offerId":"3f1e2d4c-5b6a-4978-8a9b-0c1d2e3f4a5b","lineItems":[{"productId":"2b3c4d5e-6f70-4182-9a3b-4c5d6e7f8091","sku":"SKU-123","description":"Product Name","quantity":5,"unitPrice":"300.00","warehouseId":"4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8"}],"currency":"USD","grandTotal":"1500.00"}"#,
     ];
+    const DIALECT: &'static str = "collector";
+    const WIRE_TYPE: &'static str = "order.created";
 }

@@ -158,4 +158,6 @@ impl ::schemactl_runtime::Event for ProjectTaskCompleted {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"taskId":"7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d","taskName":"Implement Feature X","projectId":"9c0d1e2f-3a4b-4c5d-9e6f-7a8b9c0d1e2f","projectName":"Project Alpha","assignedResourceId":"b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e","estimatedHours":8,"actualHours":10,"completedAt":"2024-01-15T17:00:00.000Z"}"#,
     ];
+    const DIALECT: &'static str = "collector";
+    const WIRE_TYPE: &'static str = "task.completed";
 }

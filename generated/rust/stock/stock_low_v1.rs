@@ -148,4 +148,6 @@ impl ::schemactl_runtime::Event for StockLow {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"productId":"2b3c4d5e-6f70-4182-9a3b-4c5d6e7f8091","productName":"Product Name","sku":"SKU-123","warehouseId":"4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8","warehouseName":"Main Warehouse","currentQuantity":5,"minimumThreshold":10,"reorderLevel":20}"#,
     ];
+    const DIALECT: &'static str = "collector";
+    const WIRE_TYPE: &'static str = "stock.low";
 }

@@ -174,4 +174,6 @@ impl ::schemactl_runtime::Event for UserDeactivated {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"userId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f","reason":"user_request","deactivatedAt":"2024-06-30T23:59:59Z"}"#,
     ];
+    const DIALECT: &'static str = "standard";
+    const WIRE_TYPE: &'static str = "UserDeactivated.v1";
 }

@@ -106,4 +106,6 @@ impl ::schemactl_runtime::Event for UserEmailVerified {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"userId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f","email":"ada@example.com","verifiedAt":"2023-10-28T12:05:41Z"}"#,
     ];
+    const DIALECT: &'static str = "standard";
+    const WIRE_TYPE: &'static str = "UserEmailVerified.v1";
 }

@@ -337,4 +337,6 @@ impl ::schemactl_runtime::Event for UserProfileUpdated {
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"userId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f","changedFields":["displayName","timezone"],"displayName":"Ada King","timezone":"Europe/London","updatedAt":"2023-12-01T09:30:00Z"}"#,
     ];
+    const DIALECT: &'static str = "standard";
+    const WIRE_TYPE: &'static str = "UserProfileUpdated.v1";
 }

@@ -261,4 +261,6 @@ impl ::schemactl_runtime::Event for UserRegistered {
         r#"{"userId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f","email":"ada@example.com","registeredAt":"2023-10-28T12:00:00.123Z","displayName":"Ada Lovelace","locale":"en-GB","marketingOptIn":false}"#,
         r#"{"userId":"0b8e4f8e-8a4c-4b61-9d0c-6f7e5d4c3b2a","email":"li.wei@example.cn","registeredAt":"2023-11-02T08:15:00Z"}"#,
     ];
+    const DIALECT: &'static str = "standard";
+    const WIRE_TYPE: &'static str = "UserRegistered.v1";
 }

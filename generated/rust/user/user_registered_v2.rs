@@ -437,4 +437,6 @@ impl ::schemactl_runtime::Event for UserRegistered {
         r#"{"userId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f","contact":{"email":"ada@example.com","emailVerified":false,"phone":"+447700900123"},"registeredAt":"2023-10-28T12:00:00.123Z","channel":"web","displayName":"Ada Lovelace","locale":"en-GB"}"#,
         r#"{"userId":"5d2f1e0c-3b4a-4c5d-8e6f-7a8b9c0d1e2f","contact":{"email":"grace@example.com","emailVerified":true},"registeredAt":"2024-01-09T17:45:10Z","channel":"invite","referrerUserId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f"}"#,
     ];
+    const DIALECT: &'static str = "standard";
+    const WIRE_TYPE: &'static str = "UserRegistered.v2";
 }

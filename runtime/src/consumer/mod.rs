@@ -47,7 +47,6 @@ use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicNackOptions};
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use uuid::Uuid;
 
 use crate::envelope::{DeliveryInfo, Envelope, Received};
 use crate::error::{ConsumeError, DispatchError, Rejection};
@@ -55,7 +54,7 @@ use crate::idempotency::IdempotencyStore;
 use crate::publisher::{Publisher, PublisherConfig, Recovery};
 use crate::topology::{ServiceQueue, Topology};
 use crate::validate::compile;
-use crate::{Event, EventInfo};
+use crate::{Event, EventInfo, Wire};
 use acks::AckTracker;
 pub use session::SessionState;
 use session::{Session, StateCell, Target};
@@ -114,8 +113,8 @@ impl Incoming {
     }
 
     /// The envelope's `messageId`.
-    pub fn message_id(&self) -> Uuid {
-        self.envelope.message_id
+    pub fn message_id(&self) -> &str {
+        &self.envelope.message_id
     }
 
     /// Deserializes the payload into event `E`.
@@ -318,10 +317,12 @@ impl ConsumerHandle {
     }
 }
 
-/// Starts consuming the queue of `D::SERVICE` in `topology` at `url`.
+/// Starts consuming the queue of `D::SERVICE` in `topology` at `url`, reading every dialect
+/// of `wire` (the generated `consume` passes the catalog's).
 pub async fn start<D: Dispatch>(
     url: &str,
     topology: &Topology,
+    wire: Arc<Wire>,
     dispatcher: D,
     config: ConsumerConfig,
 ) -> Result<ConsumerHandle, ConsumeError> {
@@ -379,6 +380,8 @@ pub async fn start<D: Dispatch>(
     let state = Arc::new(StateCell::consuming(session.id));
     let shared = Arc::new(Shared {
         dispatcher,
+        wire,
+        prefix: config.prefix.clone(),
         max_attempts: route.max_attempts(),
         route,
         validators,
@@ -400,6 +403,10 @@ pub async fn start<D: Dispatch>(
 
 struct Shared<D> {
     dispatcher: D,
+    /// The catalog's dialects and type values.
+    wire: Arc<Wire>,
+    /// The prefix of every exchange name (stripped to find an exchange's dialect).
+    prefix: String,
     route: ServiceQueue,
     max_attempts: u32,
     validators: HashMap<&'static str, Option<Arc<Validator>>>,

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 use lapin::message::Delivery;
 use lapin::types::AMQPValue;
 use tracing::{field, Instrument};
-use uuid::Uuid;
 
 use super::{Counters, Dispatch, Incoming, Shared};
 use crate::envelope::DeliveryInfo;
@@ -78,6 +77,8 @@ pub(super) async fn process<D: Dispatch>(shared: &Shared<D>, delivery: Delivery)
         redelivered: delivery.redelivered,
         attempt,
         trace,
+        dialect: String::new(),
+        wire_type: String::new(),
     };
     let step = Step {
         shared,
@@ -99,25 +100,43 @@ struct Step<'a, D> {
 }
 
 impl<D: Dispatch> Step<'_, D> {
-    async fn run(&self, info: DeliveryInfo) -> Settle {
+    async fn run(&self, mut info: DeliveryInfo) -> Settle {
         let span = tracing::Span::current();
-        let envelope = match wire::decode(&self.delivery.data, &self.delivery.properties) {
-            Ok(envelope) => envelope,
+        let received = wire::Received {
+            properties: &self.delivery.properties,
+            exchange: self
+                .exchange
+                .strip_prefix(self.shared.prefix.as_str())
+                .unwrap_or(self.exchange),
+            routing_key: self
+                .routing_key
+                .strip_prefix(self.shared.prefix.as_str())
+                .unwrap_or(self.routing_key),
+        };
+        let decoded = match wire::decode(&self.delivery.data, received, &self.shared.wire) {
+            Ok(decoded) => decoded,
             Err(rejection) => {
                 return self
                     .dead_letter(rejection.reason(), &rejection.to_string(), "")
                     .await
             }
         };
+        let envelope = decoded.envelope;
+        info.dialect = decoded.dialect;
+        info.wire_type = decoded.wire_type;
         let message_type = envelope.message_type.clone();
-        let message_id = envelope.message_id.to_string();
+        let message_id = envelope.message_id.clone();
         span.record("messaging.message.id", message_id.as_str());
         span.record("schemactl.message_type", message_type.as_str());
         if let Some(c) = &envelope.correlation_id {
             span.record("messaging.message.conversation_id", c.as_str());
         }
         let Some(validator) = self.shared.validators.get(message_type.as_str()) else {
-            let r = Rejection::UnknownMessageType(message_type.clone());
+            let r = Rejection::UnknownMessageType(if info.wire_type == message_type {
+                message_type.clone()
+            } else {
+                format!("{} (dialect {})", info.wire_type, info.dialect)
+            });
             return self
                 .dead_letter(r.reason(), &r.to_string(), &message_type)
                 .await;
@@ -321,8 +340,8 @@ impl<D: Dispatch> Step<'_, D> {
             .properties
             .message_id()
             .as_ref()
-            .and_then(|id| Uuid::parse_str(id.as_str()).ok())
-            .unwrap_or(Uuid::nil());
+            .map(|id| id.as_str().to_owned())
+            .unwrap_or_default();
         let outgoing = Outgoing {
             exchange,
             routing_key,
