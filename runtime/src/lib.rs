@@ -19,6 +19,7 @@ pub mod dialect;
 pub mod envelope;
 mod event;
 pub mod examples;
+pub mod render;
 pub mod topology;
 pub mod trace;
 

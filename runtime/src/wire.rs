@@ -14,24 +14,19 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
-use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::dialect::{Dialect, DialectBase, Location, Property, Wire};
 use crate::envelope::{Envelope, ENVELOPE_VERSION};
 use crate::error::Rejection;
-use crate::trace::{TraceContext, TRACEPARENT_HEADER};
+use crate::trace::TraceContext;
 
-/// `content_type` of the standard envelope, CloudEvents binary mode and `json` dialects.
-pub const JSON: &str = "application/json";
 /// `content_type` of CloudEvents structured mode.
 pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
 /// `content_type` of MassTransit's JSON envelope.
 pub const MASSTRANSIT_JSON: &str = "application/vnd.masstransit+json";
-/// Prefix of CloudEvents attributes in AMQP headers (binary mode) as this crate writes them.
-pub const CE_PREFIX: &str = "cloudEvents_";
 /// The prefix the CloudEvents AMQP binding names; read as well as [`CE_PREFIX`].
 pub const CE_PREFIX_COLON: &str = "cloudEvents:";
 /// Header counting deliveries of a message through the retry queues (1 = first delivery).
@@ -48,37 +43,8 @@ pub const ORIGINAL_EXCHANGE_HEADER: &str = "x-schemactl-original-exchange";
 pub const ORIGINAL_ROUTING_KEY_HEADER: &str = "x-schemactl-original-routing-key";
 /// Header with the time a message was dead-lettered (RFC 3339).
 pub const DEAD_LETTERED_AT_HEADER: &str = "x-schemactl-dead-lettered-at";
-/// Header with the tenant ID (standard dialect), for routing and inspection without parsing.
-pub const TENANT_HEADER: &str = "x-tenant-id";
 
-/// Why an envelope cannot be put on the wire.
-#[derive(Debug, thiserror::Error)]
-pub enum EncodeError {
-    /// The payload or envelope failed to serialize.
-    #[error("cannot serialize: {0}")]
-    Json(#[from] serde_json::Error),
-    /// An AMQP short string (message ID, correlation ID, …) is over 255 bytes.
-    #[error("`{field}` is {len} bytes; AMQP short strings hold at most 255")]
-    TooLong {
-        /// The property.
-        field: &'static str,
-        /// Its length.
-        len: usize,
-    },
-    /// A metadata key cannot be a CloudEvents extension attribute.
-    #[error(
-        "metadata key `{0}` is not a CloudEvents extension name (lowercase a-z and 0-9, 1 to 20 characters)"
-    )]
-    ExtensionName(String),
-    /// The dialect needs a value the envelope does not have.
-    #[error("dialect `{dialect}`: {message}")]
-    Dialect {
-        /// The dialect.
-        dialect: String,
-        /// What is missing or wrong.
-        message: String,
-    },
-}
+pub use crate::render::{EncodeError, HostInfo, Rendered, CE_PREFIX, JSON, TENANT_HEADER};
 
 /// A message ready for `basic_publish`.
 #[derive(Debug, Clone)]
@@ -108,27 +74,9 @@ pub(crate) fn long(value: impl Into<Vec<u8>>) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value.into()))
 }
 
-fn rfc3339(time: &DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// Serializes into a buffer sized for a typical message, sparing the regrowths of an empty
-/// one.
-fn json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    let mut body = Vec::with_capacity(1024);
-    serde_json::to_writer(&mut body, value)?;
-    Ok(body)
-}
-
-// ---------------------------------------------------------------------------------------
-// Encoding
-// ---------------------------------------------------------------------------------------
-
 /// Encodes `env` in `dialect` (named `dialect_name`, its type value `wire_type`) for
-/// `exchange`/`routing_key`, with `trace` in `traceparent`.
-///
-/// Whatever the dialect, the AMQP properties carry the message ID, the type value, the
-/// source, the time, the correlation ID and the content type, and the message is persistent.
+/// `exchange`/`routing_key`, with `trace` in `traceparent`: [`crate::render::render`]'s
+/// layout as lapin's types.
 pub fn encode<T: Serialize>(
     env: &Envelope<T>,
     dialect: &Dialect,
@@ -138,350 +86,41 @@ pub fn encode<T: Serialize>(
     routing_key: &str,
     trace: &TraceContext,
 ) -> Result<Outgoing, EncodeError> {
+    let host = HostInfo::current(&env.source_service);
+    let rendered = crate::render::render(
+        env,
+        dialect,
+        dialect_name,
+        wire_type,
+        exchange,
+        &trace.to_string(),
+        &host,
+    )?;
     let mut headers = FieldTable::default();
-    headers.insert(TRACEPARENT_HEADER.into(), long(trace.to_string()));
-    let mut properties = BasicProperties::default();
-    let body = match dialect.base {
-        DialectBase::Standard => {
-            if let Some(tenant) = &env.tenant_id {
-                headers.insert(TENANT_HEADER.into(), long(tenant.as_str()));
-            }
-            json(&StandardOut { env, wire_type })?
-        }
-        DialectBase::CloudeventsBinary => {
-            let mut put = |name: &str, value: &str| {
-                headers.insert(format!("{CE_PREFIX}{name}").into(), long(value));
-            };
-            put("specversion", "1.0");
-            put("id", &env.message_id);
-            put("type", wire_type);
-            put("source", &env.source_service);
-            put("time", &rfc3339(&env.timestamp));
-            for (key, value) in extensions(env)? {
-                put(&key, value);
-            }
-            json(&env.payload)?
-        }
-        DialectBase::CloudeventsStructured => json(&CloudEvent {
-            specversion: "1.0",
-            id: &env.message_id,
-            kind: wire_type,
-            source: &env.source_service,
-            time: rfc3339(&env.timestamp),
-            datacontenttype: JSON,
-            extensions: extensions(env)?,
-            data: &env.payload,
-        })?,
-        DialectBase::Masstransit => json(&MassTransitOut {
-            env,
-            wire_type,
-            exchange,
-        })?,
-        DialectBase::Json => {
-            let Some(fields) = &dialect.fields else {
-                return Err(EncodeError::Dialect {
-                    dialect: dialect_name.to_owned(),
-                    message: "a `json` dialect needs its `fields`".into(),
-                });
-            };
-            let mut body_fields: Vec<(&str, BodyValue<'_, T>)> = Vec::new();
-            let time = rfc3339(&env.timestamp);
-            let texts: [(&Option<Location>, Option<&str>); 7] = [
-                (&fields.id, Some(env.message_id.as_str())),
-                (&Some(fields.kind.clone()), Some(wire_type)),
-                (&fields.source, Some(env.source_service.as_str())),
-                (&fields.time, Some(time.as_str())),
-                (&fields.tenant, env.tenant_id.as_deref()),
-                (&fields.correlation, env.correlation_id.as_deref()),
-                (&fields.causation, env.causation_id.as_deref()),
-            ];
-            let partition = [(&fields.partition, env.partition_key.as_deref())];
-            for (location, value) in texts.into_iter().chain(partition) {
-                let (Some(location), Some(value)) = (location, value) else {
-                    continue;
-                };
-                match location {
-                    Location::Field(name) => body_fields.push((name, BodyValue::Text(value))),
-                    Location::Header(name) => {
-                        headers.insert(name.as_str().into(), long(value));
-                    }
-                    Location::Property(p) => properties = set_property(properties, *p, value)?,
-                    Location::Body | Location::RoutingKey => {}
-                }
-            }
-            if !dialect.payload_headers.is_empty() {
-                let payload = serde_json::to_value(&env.payload)?;
-                for (header, pointer) in &dialect.payload_headers {
-                    match payload.pointer(pointer) {
-                        Some(serde_json::Value::String(s)) => {
-                            headers.insert(header.as_str().into(), long(s.as_str()));
-                        }
-                        Some(serde_json::Value::Null) | None => {}
-                        Some(other) => {
-                            headers.insert(header.as_str().into(), long(other.to_string()));
-                        }
-                    }
-                }
-            }
-            match &fields.payload {
-                Location::Field(name) => {
-                    body_fields.push((name, BodyValue::Payload(&env.payload)));
-                    if let Some(Location::Field(meta)) = &fields.metadata {
-                        if !env.metadata.is_empty() {
-                            body_fields.push((meta, BodyValue::Metadata(&env.metadata)));
-                        }
-                    }
-                    json(&BodyObject(body_fields))?
-                }
-                _ => json(&env.payload)?,
-            }
-        }
-    };
-    properties = properties
-        .with_content_type(dialect.content_type().into())
-        .with_delivery_mode(2)
-        .with_message_id(short("messageId", &env.message_id)?)
-        .with_type(short("type", wire_type)?)
-        .with_app_id(short("sourceService", &env.source_service)?)
-        .with_timestamp(u64::try_from(env.timestamp.timestamp()).unwrap_or(0))
-        .with_headers(headers);
-    if let Some(id) = &env.correlation_id {
-        properties = properties.with_correlation_id(short("correlationId", id)?);
+    for (name, value) in rendered.headers {
+        headers.insert(name.into(), long(value));
+    }
+    let mut properties = BasicProperties::default().with_headers(headers);
+    for (name, value) in &rendered.properties {
+        properties = match *name {
+            "content_type" => properties.with_content_type(short("contentType", value)?),
+            "delivery_mode" => properties.with_delivery_mode(2),
+            "message_id" => properties.with_message_id(short("messageId", value)?),
+            "type" => properties.with_type(short("type", value)?),
+            "app_id" => properties.with_app_id(short("sourceService", value)?),
+            "timestamp" => properties.with_timestamp(value.parse().unwrap_or(0)),
+            "correlation_id" => properties.with_correlation_id(short("correlationId", value)?),
+            _ => properties,
+        };
     }
     Ok(Outgoing {
         exchange: short("exchange", exchange)?,
         routing_key: short("routingKey", routing_key)?,
-        body,
+        body: rendered.body,
         properties,
         message_id: env.message_id.clone(),
         message_type: env.message_type.clone(),
     })
-}
-
-fn set_property(
-    properties: BasicProperties,
-    property: Property,
-    value: &str,
-) -> Result<BasicProperties, EncodeError> {
-    Ok(match property {
-        Property::MessageId => properties.with_message_id(short("messageId", value)?),
-        Property::CorrelationId => properties.with_correlation_id(short("correlationId", value)?),
-        Property::Type => properties.with_type(short("type", value)?),
-        Property::AppId => properties.with_app_id(short("sourceService", value)?),
-        // The timestamp property is always set from the envelope's time.
-        Property::Timestamp => properties,
-    })
-}
-
-/// The standard envelope as written: the type value in `messageType`.
-struct StandardOut<'a, T> {
-    env: &'a Envelope<T>,
-    wire_type: &'a str,
-}
-
-impl<T: Serialize> Serialize for StandardOut<'_, T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let e = self.env;
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("messageId", &e.message_id)?;
-        map.serialize_entry("messageType", self.wire_type)?;
-        map.serialize_entry("envelopeVersion", &e.envelope_version)?;
-        map.serialize_entry("timestamp", &e.timestamp)?;
-        map.serialize_entry("sourceService", &e.source_service)?;
-        for (key, value) in [
-            ("correlationId", &e.correlation_id),
-            ("causationId", &e.causation_id),
-            ("tenantId", &e.tenant_id),
-            ("partitionKey", &e.partition_key),
-        ] {
-            if let Some(v) = value {
-                map.serialize_entry(key, v)?;
-            }
-        }
-        map.serialize_entry("payload", &e.payload)?;
-        if !e.metadata.is_empty() {
-            map.serialize_entry("metadata", &e.metadata)?;
-        }
-        map.end()
-    }
-}
-
-/// A value of a `json` dialect's body.
-enum BodyValue<'a, T> {
-    Text(&'a str),
-    Payload(&'a T),
-    Metadata(&'a BTreeMap<String, String>),
-}
-
-/// A `json` dialect's body: its fields in order.
-struct BodyObject<'a, T>(Vec<(&'a str, BodyValue<'a, T>)>);
-
-impl<T: Serialize> Serialize for BodyObject<'_, T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (name, value) in &self.0 {
-            match value {
-                BodyValue::Text(t) => map.serialize_entry(name, t)?,
-                BodyValue::Payload(p) => map.serialize_entry(name, p)?,
-                BodyValue::Metadata(m) => map.serialize_entry(name, m)?,
-            }
-        }
-        map.end()
-    }
-}
-
-#[derive(Serialize)]
-struct CloudEvent<'a, T> {
-    specversion: &'static str,
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    source: &'a str,
-    time: String,
-    datacontenttype: &'static str,
-    #[serde(flatten)]
-    extensions: BTreeMap<String, &'a str>,
-    data: &'a T,
-}
-
-/// CloudEvents extension attributes of an envelope: its optional fields and its metadata.
-fn extensions<T>(env: &Envelope<T>) -> Result<BTreeMap<String, &str>, EncodeError> {
-    let mut ext = BTreeMap::new();
-    for (key, value) in [
-        ("correlationid", &env.correlation_id),
-        ("causationid", &env.causation_id),
-        ("tenantid", &env.tenant_id),
-        ("partitionkey", &env.partition_key),
-    ] {
-        if let Some(v) = value {
-            ext.insert(key.to_owned(), v.as_str());
-        }
-    }
-    ext.insert("envelopeversion".to_owned(), env.envelope_version.as_str());
-    for (key, value) in &env.metadata {
-        let valid = (1..=20).contains(&key.len())
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        if !valid || RESERVED_CE_ATTRIBUTES.contains(&key.as_str()) {
-            return Err(EncodeError::ExtensionName(key.clone()));
-        }
-        ext.insert(key.clone(), value.as_str());
-    }
-    Ok(ext)
-}
-
-/// CloudEvents context attributes an extension must not shadow.
-const RESERVED_CE_ATTRIBUTES: &[&str] = &[
-    "specversion",
-    "id",
-    "type",
-    "source",
-    "time",
-    "datacontenttype",
-    "dataschema",
-    "subject",
-    "data",
-    "correlationid",
-    "causationid",
-    "tenantid",
-    "partitionkey",
-    "envelopeversion",
-];
-
-/// Metadata keys of a received MassTransit message that are envelope fields, not headers.
-const MT_CONVERSATION: &str = "conversationId";
-const MT_SOURCE_ADDRESS: &str = "sourceAddress";
-const MT_DESTINATION_ADDRESS: &str = "destinationAddress";
-/// MassTransit headers that carry envelope attributes without a MassTransit field (or whose
-/// value is not a GUID, which MassTransit's own fields require).
-const MT_TENANT_HEADER: &str = "tenantId";
-const MT_CORRELATION_HEADER: &str = "correlationId";
-const MT_CAUSATION_HEADER: &str = "causationId";
-const MT_PARTITION_HEADER: &str = "partitionKey";
-
-/// MassTransit's JSON envelope as its serializer writes it (`JsonMessageEnvelope`).
-struct MassTransitOut<'a, T> {
-    env: &'a Envelope<T>,
-    wire_type: &'a str,
-    exchange: &'a str,
-}
-
-fn is_guid(value: &str) -> bool {
-    Uuid::parse_str(value).is_ok()
-}
-
-impl<T: Serialize> Serialize for MassTransitOut<'_, T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let e = self.env;
-        fn guid(v: &Option<String>) -> Option<&str> {
-            v.as_deref().filter(|v| is_guid(v))
-        }
-        let meta = |k: &str| e.metadata.get(k).map(String::as_str);
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("messageId", &e.message_id)?;
-        if let Some(c) = guid(&e.correlation_id) {
-            map.serialize_entry("correlationId", c)?;
-        }
-        let conversation = meta(MT_CONVERSATION)
-            .or(guid(&e.correlation_id))
-            .unwrap_or(&e.message_id);
-        map.serialize_entry("conversationId", conversation)?;
-        if let Some(c) = guid(&e.causation_id) {
-            map.serialize_entry("initiatorId", c)?;
-        }
-        let source = meta(MT_SOURCE_ADDRESS)
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("rabbitmq://localhost/{}", e.source_service));
-        map.serialize_entry("sourceAddress", &source)?;
-        let destination = format!("rabbitmq://localhost/{}?type=fanout", self.exchange);
-        map.serialize_entry("destinationAddress", &destination)?;
-        map.serialize_entry("messageType", &[self.wire_type])?;
-        map.serialize_entry("message", &e.payload)?;
-        map.serialize_entry("sentTime", &rfc3339(&e.timestamp))?;
-        let mut headers: BTreeMap<&str, &str> = e
-            .metadata
-            .iter()
-            .filter(|(k, _)| {
-                ![MT_CONVERSATION, MT_SOURCE_ADDRESS, MT_DESTINATION_ADDRESS].contains(&k.as_str())
-            })
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        if let Some(t) = &e.tenant_id {
-            headers.insert(MT_TENANT_HEADER, t);
-        }
-        if let Some(p) = &e.partition_key {
-            headers.insert(MT_PARTITION_HEADER, p);
-        }
-        for (header, value) in [
-            (MT_CORRELATION_HEADER, &e.correlation_id),
-            (MT_CAUSATION_HEADER, &e.causation_id),
-        ] {
-            if let Some(v) = value.as_deref().filter(|v| !is_guid(v)) {
-                headers.insert(header, v);
-            }
-        }
-        map.serialize_entry("headers", &headers)?;
-        map.serialize_entry("host", &host_info(&e.source_service))?;
-        map.end()
-    }
-}
-
-/// MassTransit's `host` object: who sent the message.
-fn host_info(source: &str) -> BTreeMap<&'static str, serde_json::Value> {
-    let process = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .unwrap_or_default();
-    let machine = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
-    BTreeMap::from([
-        ("machineName", machine.into()),
-        ("processName", process.into()),
-        ("processId", std::process::id().into()),
-        ("assembly", source.into()),
-        ("assemblyVersion", env!("CARGO_PKG_VERSION").into()),
-        ("frameworkVersion", "schemactl-runtime".into()),
-    ])
 }
 
 // ---------------------------------------------------------------------------------------
@@ -781,7 +420,8 @@ fn property_text<'a>(properties: &'a BasicProperties, property: Property) -> Opt
         Property::Type => short(properties.kind()),
         Property::AppId => short(properties.app_id()),
         Property::Timestamp => properties.timestamp().and_then(|t| {
-            DateTime::<Utc>::from_timestamp(i64::try_from(t).ok()?, 0).map(|t| rfc3339(&t))
+            DateTime::<Utc>::from_timestamp(i64::try_from(t).ok()?, 0)
+                .map(|t| crate::render::rfc3339(&t))
         }),
     }
 }
@@ -985,7 +625,7 @@ fn is_json_media_type(content_type: &str) -> bool {
 }
 
 fn is_envelope_attribute(name: &str) -> bool {
-    RESERVED_CE_ATTRIBUTES.contains(&name)
+    crate::render::RESERVED_CE_ATTRIBUTES.contains(&name)
 }
 
 #[derive(serde::Deserialize)]
@@ -1099,15 +739,19 @@ fn decode_masstransit(
         return Err(malformed(dialect, "messageType", "is an empty array"));
     }
     let mut headers = metadata_map(e.headers.unwrap_or_default());
-    let tenant = headers.remove(MT_TENANT_HEADER);
-    let partition = headers.remove(MT_PARTITION_HEADER);
-    let correlation = e.correlation_id.or(headers.remove(MT_CORRELATION_HEADER));
-    let causation = e.initiator_id.or(headers.remove(MT_CAUSATION_HEADER));
+    let tenant = headers.remove(crate::render::MT_TENANT_HEADER);
+    let partition = headers.remove(crate::render::MT_PARTITION_HEADER);
+    let correlation = e
+        .correlation_id
+        .or(headers.remove(crate::render::MT_CORRELATION_HEADER));
+    let causation = e
+        .initiator_id
+        .or(headers.remove(crate::render::MT_CAUSATION_HEADER));
     let mut metadata = headers;
     for (key, value) in [
-        (MT_CONVERSATION, e.conversation_id),
-        (MT_SOURCE_ADDRESS, e.source_address.clone()),
-        (MT_DESTINATION_ADDRESS, e.destination_address),
+        (crate::render::MT_CONVERSATION, e.conversation_id),
+        (crate::render::MT_SOURCE_ADDRESS, e.source_address.clone()),
+        (crate::render::MT_DESTINATION_ADDRESS, e.destination_address),
     ] {
         if let Some(v) = value {
             metadata.insert(key.to_owned(), v);

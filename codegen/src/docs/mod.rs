@@ -109,6 +109,10 @@ pub struct VersionView {
     pub deprecation: Option<String>,
     /// Exchange type.
     pub exchange_kind: String,
+    /// The dialect it travels in.
+    pub dialect: String,
+    /// Its type value in that dialect.
+    pub wire_type: String,
     /// Compatibility level, e.g. `FULL`.
     pub compatibility: String,
     /// The generated Rust type: `catalog::user::UserRegisteredV1`.
@@ -415,6 +419,8 @@ fn version_view(catalog: &Catalog, v: &EventVersion, previous: Option<&Catalog>)
             .exchange(&v.exchange)
             .map(|x| x.kind.as_str().to_owned())
             .unwrap_or_default(),
+        dialect: v.dialect.clone(),
+        wire_type: v.wire_type.clone(),
         compatibility: level_name(v.compatibility),
         rust_type: format!("{}::{}", v.rust.domain_module, v.rust.alias),
         versions: event.versions.keys().copied().collect(),

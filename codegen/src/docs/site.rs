@@ -12,10 +12,12 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{graph, sample_body, DocsModel, VersionView, SAMPLE_ID, SAMPLE_TIME};
-use crate::config::EnvelopeProfile;
+use super::{graph, DocsModel, VersionView, SAMPLE_ID, SAMPLE_TIME};
 use crate::model::Catalog;
 use crate::rust::Files;
+use schemactl_runtime::dialect::{Dialect, DialectBase};
+use schemactl_runtime::render::{self, HostInfo};
+use schemactl_runtime::Envelope;
 
 const LAYOUT: &str = include_str!("../../templates/site/layout.hbs");
 const INDEX: &str = include_str!("../../templates/site/index.hbs");
@@ -129,14 +131,13 @@ pub fn render(catalog: &Catalog, model: &DocsModel) -> Result<Files, RenderError
     let (path, html) = index.render(&hb, "index", to_value(model), model)?;
     files.insert(path, html);
 
-    let profile = catalog.config.envelope.profile;
     let pages: Vec<(PathBuf, String)> = model
         .versions
         .par_iter()
         .map(|v| -> Result<Vec<(PathBuf, String)>, RenderError> {
             let mut data = to_value(v);
             if let Value::Object(m) = &mut data {
-                m.insert("envelope".into(), to_value(&envelope_sample(profile, v)));
+                m.insert("envelope".into(), to_value(&envelope_sample(catalog, v)));
             }
             let page = Page {
                 path: format!("{}.html", v.summary.page),
@@ -214,11 +215,12 @@ fn to_value<T: Serialize>(v: &T) -> Value {
 }
 
 /// How an event version travels: the AMQP properties and headers a publisher sets and the
-/// body, for the catalog's envelope profile, with the first example as payload.
+/// body, in the event's dialect, with the first example as payload. Laid out by the runtime's
+/// own [`schemactl_runtime::render::render`], so the sample is what a publisher sends.
 #[derive(Debug, Clone, Serialize)]
 pub struct EnvelopeSample {
-    /// One sentence about the profile.
-    pub summary: &'static str,
+    /// One sentence about the dialect.
+    pub summary: String,
     /// AMQP properties and headers.
     pub properties: Vec<NameValue>,
     /// The body, pretty-printed.
@@ -234,60 +236,101 @@ pub struct NameValue {
     pub value: String,
 }
 
-const SAMPLE_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// The `traceparent` of sample messages.
+pub const SAMPLE_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-/// The envelope sample of `v` in `profile`.
-pub fn envelope_sample(profile: EnvelopeProfile, v: &VersionView) -> EnvelopeSample {
+/// The sending host of sample MassTransit messages.
+pub fn sample_host(producer: &str) -> HostInfo {
+    HostInfo {
+        machine_name: "host".to_owned(),
+        process_name: producer.to_owned(),
+        process_id: 1,
+        assembly: producer.to_owned(),
+        assembly_version: schemactl_runtime_version(),
+        framework_version: "schemactl-runtime".to_owned(),
+    }
+}
+
+fn schemactl_runtime_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+/// The sample message of `v` in its dialect (declared in `catalog`, or built in).
+pub fn envelope_sample(catalog: &Catalog, v: &VersionView) -> EnvelopeSample {
     let payload: Value = v
         .examples
         .first()
         .and_then(|e| serde_json::from_str(e).ok())
         .unwrap_or_else(|| json!({}));
     let s = &v.summary;
-    let nv = |name: &str, value: &str| NameValue {
-        name: name.to_owned(),
-        value: value.to_owned(),
+    let dialect = catalog
+        .config
+        .dialect(&v.dialect)
+        .unwrap_or_else(|| Dialect::builtin(DialectBase::Standard));
+    let envelope = Envelope {
+        message_id: SAMPLE_ID.to_owned(),
+        message_type: s.message_type.clone(),
+        envelope_version: schemactl_runtime::ENVELOPE_VERSION.to_owned(),
+        timestamp: SAMPLE_TIME.parse().unwrap_or_default(),
+        source_service: s.producer.clone(),
+        correlation_id: None,
+        causation_id: None,
+        tenant_id: None,
+        partition_key: None,
+        payload,
+        metadata: Default::default(),
     };
-    // Exchange and routing key are in the page's facts; these are the message's own.
-    let mut properties = vec![
-        nv("delivery_mode", "2 (persistent)"),
-        nv("message_id", SAMPLE_ID),
-        nv("type", &s.message_type),
-        nv("app_id", &s.producer),
-        nv("timestamp", SAMPLE_TIME),
-        nv("headers.traceparent", SAMPLE_TRACEPARENT),
-    ];
-    let (summary, content_type) = match profile {
-        EnvelopeProfile::Standard => (
-            "The standard envelope: a JSON body with identity, type, provenance and correlation around the payload.",
-            "application/json",
-        ),
-        EnvelopeProfile::CloudeventsBinary => {
-            for (name, value) in [
-                ("specversion", "1.0"),
-                ("id", SAMPLE_ID),
-                ("type", &s.message_type),
-                ("source", &s.producer),
-                ("time", SAMPLE_TIME),
-                ("envelopeversion", schemactl_runtime::envelope::ENVELOPE_VERSION),
-            ] {
-                properties.push(nv(&format!("headers.cloudEvents_{name}"), value));
+    let summary = match dialect.base {
+        DialectBase::Standard => "the standard envelope: a JSON body with identity, type, provenance and correlation around the payload",
+        DialectBase::CloudeventsBinary => "CloudEvents 1.0 in binary content mode: the payload is the body, the event's attributes are cloudEvents_* headers",
+        DialectBase::CloudeventsStructured => "CloudEvents 1.0 in structured content mode: one JSON body with the attributes and the payload as data",
+        DialectBase::Masstransit => "MassTransit's JSON envelope: the payload is message, the type a urn:message: URN in messageType",
+        DialectBase::Json => "a JSON envelope declared in catalog.toml by where each attribute lives",
+    };
+    let summary = format!(
+        "Travels in dialect {} ({summary}), as type {}.",
+        v.dialect, v.wire_type
+    );
+    let host = sample_host(&s.producer);
+    match render::render(
+        &envelope,
+        &dialect,
+        &v.dialect,
+        &v.wire_type,
+        &s.exchange,
+        SAMPLE_TRACEPARENT,
+        &host,
+    ) {
+        Ok(rendered) => {
+            let mut properties: Vec<NameValue> = rendered
+                .properties
+                .iter()
+                .map(|(name, value)| NameValue {
+                    name: (*name).to_owned(),
+                    value: if *name == "delivery_mode" {
+                        format!("{value} (persistent)")
+                    } else if *name == "timestamp" {
+                        SAMPLE_TIME.to_owned()
+                    } else {
+                        value.clone()
+                    },
+                })
+                .collect();
+            properties.extend(rendered.headers.iter().map(|(name, value)| NameValue {
+                name: format!("headers.{name}"),
+                value: value.clone(),
+            }));
+            let body: Value = serde_json::from_slice(&rendered.body).unwrap_or(Value::Null);
+            EnvelopeSample {
+                summary,
+                properties,
+                body: serde_json::to_string_pretty(&body).unwrap_or_default(),
             }
-            (
-                "CloudEvents 1.0 in binary content mode: the payload is the body, the event's attributes are `cloudEvents_*` headers.",
-                "application/json",
-            )
         }
-        EnvelopeProfile::CloudeventsStructured => (
-            "CloudEvents 1.0 in structured content mode: one JSON body with the attributes and the payload as `data`.",
-            "application/cloudevents+json",
-        ),
-    };
-    let body = sample_body(profile, &s.message_type, &s.producer, &payload);
-    properties.insert(0, nv("content_type", content_type));
-    EnvelopeSample {
-        summary,
-        properties,
-        body: serde_json::to_string_pretty(&body).unwrap_or_default(),
+        Err(e) => EnvelopeSample {
+            summary: format!("{summary} The sample cannot be laid out: {e}."),
+            properties: Vec::new(),
+            body: String::new(),
+        },
     }
 }
