@@ -1,5 +1,10 @@
 //! `cargo run --release -p schemactl-bench --bin bench-amqp -- [--messages 20000] [--window 256]
-//! [--prefetch 256] [--runs 3] [--only typed-publish,raw-publish,…]`
+//! [--prefetch 256] [--runs 3] [--only typed-publish,raw-publish,…]
+//! [--dialects standard,collector,orchestration,cloudevents-binary,…]`
+//!
+//! With `--dialects`, the same event travels in each named dialect in turn (its exchange's
+//! dialect is swapped for the named one in the publisher's and the consumer's wire), and a
+//! last table compares each dialect's typed/raw ratios with the standard one's.
 //!
 //! The runtime against raw lapin on the broker at `AMQP_URL`, in one run, with persistent
 //! messages whose event payload is 512 bytes of JSON (`TaskCreated.v1` of the reference
@@ -31,8 +36,8 @@ use schemactl_catalog::consumers::Dashboard;
 use schemactl_catalog::orchestration::TaskCreatedV1;
 use schemactl_catalog::producers::OrchestrationServicePublisher;
 use schemactl_runtime::{
-    ConsumerConfig, Event, EventHandler, HandlerError, PublishContext, Publisher, Received,
-    Topology,
+    ConsumerConfig, Dialect, Event, EventHandler, HandlerError, PublishContext, Publisher,
+    Received, Topology, Wire,
 };
 use tokio::sync::Notify;
 
@@ -46,6 +51,10 @@ struct Args {
     runs: usize,
     /// Run only these cases (all when empty).
     only: Vec<String>,
+    /// The dialect the event travels in (its own when `None`).
+    dialect: Option<String>,
+    /// Dialects to measure in turn (the event's own when empty).
+    dialects: Vec<String>,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> (Args, Option<(String, String)>) {
@@ -55,6 +64,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> (Args, Option<(String, St
         prefetch: 256,
         runs: 3,
         only: Vec::new(),
+        dialect: None,
+        dialects: Vec::new(),
     };
     let mut case = None;
     while let Some(a) = it.next() {
@@ -71,6 +82,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> (Args, Option<(String, St
             "--prefetch" => args.prefetch = number(&value).clamp(1, 65_535) as u16,
             "--runs" => args.runs = number(&value).max(1),
             "--only" => args.only = value.split(',').map(str::to_owned).collect(),
+            "--dialects" => args.dialects = value.split(',').map(str::to_owned).collect(),
+            "--dialect" => args.dialect = Some(value),
             // Internal: run one case in this process under the given name prefix.
             "--case" => {
                 let prefix = it.next().unwrap_or_default();
@@ -194,10 +207,32 @@ fn latencies(mut v: Vec<Duration>, seconds: f64, body_bytes: usize) -> Report {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn typed_publisher(prefix: &str) -> Result<OrchestrationServicePublisher, BoxError> {
+/// The catalog's wire with the event's dialect replaced by `dialect` (a built-in one or one
+/// of the catalog's): the same event, laid out another way.
+fn bench_wire(dialect: Option<&str>) -> Result<Arc<Wire>, BoxError> {
+    let wire = schemactl_catalog::wire();
+    let Some(name) = dialect else {
+        return Ok(wire);
+    };
+    let replacement = wire
+        .dialect(name)
+        .cloned()
+        .or_else(|| Dialect::builtin_named(name))
+        .ok_or_else(|| format!("unknown dialect {name}"))?;
+    let mut spec = wire.spec().clone();
+    spec.dialects
+        .insert(TaskCreatedV1::DIALECT.to_owned(), replacement);
+    Ok(Arc::new(Wire::new(spec)?))
+}
+
+async fn typed_publisher(
+    args: &Args,
+    prefix: &str,
+) -> Result<OrchestrationServicePublisher, BoxError> {
     let config = schemactl_runtime::PublisherConfig {
         prefix: prefix.to_owned(),
         validate: false,
+        wire: bench_wire(args.dialect.as_deref())?,
         ..schemactl_catalog::publisher_config()
     };
     Ok(OrchestrationServicePublisher::new(
@@ -208,9 +243,13 @@ async fn typed_publisher(prefix: &str) -> Result<OrchestrationServicePublisher, 
 /// One typed message as the typed publisher puts it on the wire: body, properties and
 /// headers. The raw case publishes exactly this, so the ratio isolates the runtime's own
 /// per-message work.
-fn typed_message(task: &TaskCreatedV1, prefix: &str) -> schemactl_runtime::wire::Outgoing {
+fn typed_message(
+    task: &TaskCreatedV1,
+    prefix: &str,
+    dialect: Option<&str>,
+) -> schemactl_runtime::wire::Outgoing {
     let envelope = schemactl_runtime::Envelope::new(TaskCreatedV1::PRODUCER, task.clone());
-    let wire = schemactl_catalog::wire();
+    let wire = bench_wire(dialect).expect("the dialect exists");
     let dialect = wire
         .dialect(TaskCreatedV1::DIALECT)
         .expect("the catalog declares the event's dialect");
@@ -228,7 +267,7 @@ fn typed_message(task: &TaskCreatedV1, prefix: &str) -> schemactl_runtime::wire:
 
 /// The typed publisher, keeping `window` confirms in flight.
 async fn typed_publish(args: &Args, prefix: &str) -> Result<Report, BoxError> {
-    let publisher = typed_publisher(prefix).await?;
+    let publisher = typed_publisher(args, prefix).await?;
     let task = payload();
     let ctx = PublishContext::new();
     let mut confirms = FuturesUnordered::new();
@@ -250,13 +289,15 @@ async fn typed_publish(args: &Args, prefix: &str) -> Result<Report, BoxError> {
     Ok(latencies(
         latency,
         seconds,
-        typed_message(&task, prefix).body.len(),
+        typed_message(&task, prefix, args.dialect.as_deref())
+            .body
+            .len(),
     ))
 }
 
 /// The typed publisher awaiting each confirm before the next publish.
 async fn typed_publish_each(args: &Args, prefix: &str) -> Result<Report, BoxError> {
-    let publisher = typed_publisher(prefix).await?;
+    let publisher = typed_publisher(args, prefix).await?;
     let task = payload();
     let ctx = PublishContext::new();
     let mut latency = Vec::with_capacity(args.messages);
@@ -269,7 +310,9 @@ async fn typed_publish_each(args: &Args, prefix: &str) -> Result<Report, BoxErro
     Ok(latencies(
         latency,
         seconds,
-        typed_message(&task, prefix).body.len(),
+        typed_message(&task, prefix, args.dialect.as_deref())
+            .body
+            .len(),
     ))
 }
 
@@ -281,7 +324,7 @@ async fn raw_publish(args: &Args, prefix: &str) -> Result<Report, BoxError> {
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    let message = typed_message(&payload(), prefix);
+    let message = typed_message(&payload(), prefix, args.dialect.as_deref());
     let body = message.body;
     let properties = message.properties;
     let exchange = message.exchange;
@@ -345,18 +388,20 @@ async fn typed_consume(args: &Args, prefix: &str) -> Result<Report, BoxError> {
         done: done.clone(),
     };
     let started = Instant::now();
-    let consumer = Dashboard::new(schemactl_runtime::Uniform(handler))
-        .consume(
-            &amqp_url(),
-            ConsumerConfig {
-                prefix: prefix.to_owned(),
-                prefetch: args.prefetch,
-                validate: false,
-                declare: false,
-                ..ConsumerConfig::default()
-            },
-        )
-        .await?;
+    let consumer = schemactl_runtime::consumer::start(
+        &amqp_url(),
+        &schemactl_catalog::topology::catalog(),
+        bench_wire(args.dialect.as_deref())?,
+        Dashboard::new(schemactl_runtime::Uniform(handler)),
+        ConsumerConfig {
+            prefix: prefix.to_owned(),
+            prefetch: args.prefetch,
+            validate: false,
+            declare: false,
+            ..ConsumerConfig::default()
+        },
+    )
+    .await?;
     done.notified().await;
     let seconds = started.elapsed().as_secs_f64();
     let stats = consumer.shutdown().await?;
@@ -460,6 +505,8 @@ fn child(case: &str, args: &Args, prefix: &str) -> Result<Report, BoxError> {
             &args.window.to_string(),
             "--prefetch",
             &args.prefetch.to_string(),
+            "--dialect",
+            args.dialect.as_deref().unwrap_or(TaskCreatedV1::DIALECT),
             "--case",
             case,
             prefix,
@@ -500,15 +547,71 @@ async fn parent(args: Args) -> Result<(), BoxError> {
         Ok(topology.declare(channel).await?)
     })
     .await?;
-    let result = measure(&args, &prefix).await;
+    let dialects: Vec<Option<String>> = if args.dialects.is_empty() {
+        vec![None]
+    } else {
+        args.dialects.iter().cloned().map(Some).collect()
+    };
+    let mut summary = Vec::new();
+    let mut result = Ok(());
+    for dialect in dialects {
+        let one = Args {
+            dialect: dialect.clone(),
+            ..args.clone()
+        };
+        match measure(&one, &prefix).await {
+            Ok(ratios) => summary.push((dialect, ratios)),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
     with_topology(&prefix, async |channel, topology| {
         Ok(topology.delete(channel).await?)
     })
     .await?;
+    if summary.len() > 1 {
+        print_summary(&summary);
+    }
     result
 }
 
-async fn measure(args: &Args, prefix: &str) -> Result<(), BoxError> {
+/// The typed cases of one dialect against raw lapin.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ratios {
+    publish: Option<f64>,
+    consume: Option<f64>,
+    body_bytes: usize,
+}
+
+fn print_summary(summary: &[(Option<String>, Ratios)]) {
+    let standard = summary
+        .iter()
+        .find(|(d, _)| d.as_deref() == Some(schemactl_runtime::dialect::STANDARD))
+        .map(|(_, r)| *r);
+    println!();
+    println!("| dialect | body bytes | typed publish vs raw | vs standard's | typed consume vs raw | vs standard's |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let show = |x: Option<f64>| x.map_or("—".to_owned(), |x| format!("{x:.2}×"));
+    let relative = |x: Option<f64>, base: Option<f64>| match (x, base) {
+        (Some(x), Some(b)) => format!("{:+.1} %", (x / b - 1.0) * 100.0),
+        _ => "—".to_owned(),
+    };
+    for (dialect, r) in summary {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            dialect.as_deref().unwrap_or(TaskCreatedV1::DIALECT),
+            r.body_bytes,
+            show(r.publish),
+            relative(r.publish, standard.and_then(|s| s.publish)),
+            show(r.consume),
+            relative(r.consume, standard.and_then(|s| s.consume)),
+        );
+    }
+}
+
+async fn measure(args: &Args, prefix: &str) -> Result<Ratios, BoxError> {
     let mut results: Vec<Vec<Report>> = vec![Vec::new(); CASES.len()];
     for run in 0..args.runs {
         // Alternate the order, so a drift of the broker's speed over the run (queue files
@@ -566,10 +669,12 @@ async fn measure(args: &Args, prefix: &str) -> Result<(), BoxError> {
         .iter()
         .map(|runs| (!runs.is_empty()).then(|| median_by(runs.clone(), |r| r.seconds)))
         .collect();
+    println!();
     println!(
-        "{} persistent messages per case ({PAYLOAD_BYTES}-byte payload; typed body {} bytes with its envelope), \
+        "Dialect `{}`: {} persistent messages per case ({PAYLOAD_BYTES}-byte payload; typed body {} bytes with its envelope), \
          2 quorum queues bound, confirm window {}, prefetch {}; median of {} runs; \
          {} cores, broker on loopback",
+        args.dialect.as_deref().unwrap_or(TaskCreatedV1::DIALECT),
         args.messages,
         m.iter().flatten().map(|r| r.body_bytes).max().unwrap_or(0),
         args.window,
@@ -611,7 +716,11 @@ async fn measure(args: &Args, prefix: &str) -> Result<(), BoxError> {
         4,
         false,
     );
-    Ok(())
+    Ok(Ratios {
+        publish: ratios[1],
+        consume: ratios[4],
+        body_bytes: m.iter().flatten().map(|r| r.body_bytes).max().unwrap_or(0),
+    })
 }
 
 fn main() -> Result<(), BoxError> {

@@ -550,7 +550,12 @@ fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> S
         (out.join("rust"), files, Ownership::Marked),
         (
             out.join("envelope"),
-            schemactl_codegen::envelope::files(),
+            schemactl_codegen::envelope::files(&loaded),
+            Ownership::All,
+        ),
+        (
+            out.join("schemas"),
+            schemactl_codegen::export::payload_schemas(&loaded),
             Ownership::All,
         ),
         (out.join("docs"), site, Ownership::All),

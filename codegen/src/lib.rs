@@ -13,6 +13,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod docs;
 pub mod envelope;
+pub mod export;
 pub mod load;
 pub mod model;
 pub mod output;

@@ -219,6 +219,131 @@ pub fn unversioned(routing_key: &str) -> &str {
     }
 }
 
+impl Dialect {
+    /// The JSON Schema (2020-12) of a message body in this dialect, with the payload left
+    /// open (each event's own schema constrains it): what other languages' consumers can
+    /// validate a message's envelope against. Attributes that travel in headers or properties
+    /// are named in the description.
+    pub fn envelope_schema(&self, name: &str) -> serde_json::Value {
+        use serde_json::json;
+        let text = |description: &str| json!({"type": "string", "description": description});
+        let time = |description: &str| json!({"type": "string", "format": "date-time", "description": description});
+        let mut schema = match self.base {
+            DialectBase::Standard => {
+                let mut schema = crate::envelope::Envelope::json_schema();
+                if let Some(o) = schema.as_object_mut() {
+                    o.remove("$schema");
+                    o.remove("title");
+                }
+                schema
+            }
+            DialectBase::CloudeventsBinary => json!({
+                "description": "CloudEvents 1.0, binary content mode: the body is the payload; the attributes travel in `cloudEvents_*` headers (`cloudEvents:*` is read too)."
+            }),
+            DialectBase::CloudeventsStructured => json!({
+                "description": "CloudEvents 1.0, structured content mode (`application/cloudevents+json`).",
+                "type": "object",
+                "required": ["specversion", "id", "type", "source"],
+                "properties": {
+                    "specversion": {"const": "1.0"},
+                    "id": text("Unique per message; any string."),
+                    "type": text("The event version's type value."),
+                    "source": text("The producing service."),
+                    "time": time("When the event happened."),
+                    "datacontenttype": text("The payload's media type: JSON."),
+                    "data": {"description": "The payload."}
+                }
+            }),
+            DialectBase::Masstransit => {
+                let guid = |description: &str| json!({"type": ["string", "null"], "format": "uuid", "description": description});
+                json!({
+                    "description": "MassTransit's JSON envelope (`application/vnd.masstransit+json`).",
+                    "type": "object",
+                    "required": ["messageType", "message"],
+                    "properties": {
+                        "messageId": guid("Unique per message."),
+                        "correlationId": guid("Correlation ID, when it is a GUID."),
+                        "conversationId": guid("Carried through every message of a conversation."),
+                        "initiatorId": guid("The message that caused this one."),
+                        "requestId": guid("Request/response correlation."),
+                        "sourceAddress": {"type": ["string", "null"], "description": "The sending endpoint."},
+                        "destinationAddress": {"type": ["string", "null"], "description": "The destination."},
+                        "responseAddress": {"type": ["string", "null"]},
+                        "faultAddress": {"type": ["string", "null"]},
+                        "messageType": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"type": "string", "pattern": "^urn:message:"},
+                            "description": "URNs of the message's type, most specific first."
+                        },
+                        "message": {"description": "The payload."},
+                        "expirationTime": {"type": ["string", "null"]},
+                        "sentTime": {"type": ["string", "null"], "format": "date-time"},
+                        "headers": {"type": ["object", "null"], "description": "Headers: the tenant, and IDs that are not GUIDs."},
+                        "host": {"type": ["object", "null"], "description": "The sending process."}
+                    }
+                })
+            }
+            DialectBase::Json => {
+                let Some(fields) = &self.fields else {
+                    return json!({});
+                };
+                let mut properties = serde_json::Map::new();
+                let mut required = Vec::new();
+                let mut elsewhere = Vec::new();
+                for (attribute, location) in fields.all() {
+                    let schema = match attribute {
+                        "payload" => json!({"description": "The payload."}),
+                        "metadata" => json!({
+                            "type": ["object", "null"],
+                            "description": "Free-form metadata."
+                        }),
+                        "time" => time("When the event happened (RFC 3339)."),
+                        "type" => text("The event version's type value."),
+                        other => text(&format!("The message's {other}.")),
+                    };
+                    match location {
+                        Location::Field(field) => {
+                            if matches!(attribute, "type" | "payload") {
+                                required.push(field.clone());
+                            }
+                            properties.insert(field.clone(), schema);
+                        }
+                        Location::Body => {}
+                        other => elsewhere.push(format!("{attribute} in {other}")),
+                    }
+                }
+                let description = if elsewhere.is_empty() {
+                    format!("The `{name}` envelope.")
+                } else {
+                    format!(
+                        "The `{name}` envelope; elsewhere: {}.",
+                        elsewhere.join(", ")
+                    )
+                };
+                if fields.payload == Location::Body {
+                    json!({"description": format!("{description} The body is the payload.")})
+                } else {
+                    json!({
+                        "description": description,
+                        "type": "object",
+                        "required": required,
+                        "properties": properties
+                    })
+                }
+            }
+        };
+        if let Some(o) = schema.as_object_mut() {
+            o.insert(
+                "$schema".into(),
+                "https://json-schema.org/draft/2020-12/schema".into(),
+            );
+            o.insert("title".into(), format!("{name} envelope").into());
+        }
+        schema
+    }
+}
+
 /// Where an attribute of a `json` dialect lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

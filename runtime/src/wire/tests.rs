@@ -485,3 +485,36 @@ fn bad_input_is_an_error_not_a_panic() {
         assert_eq!(rejection(&wire, body, JSON, "e").reason(), "malformed");
     }
 }
+
+#[test]
+fn what_each_dialect_writes_validates_against_its_envelope_schema() {
+    let wire = wire();
+    for event in &wire.spec().events {
+        let dialect = wire.dialect(&event.dialect).unwrap();
+        let schema = dialect.envelope_schema(&event.dialect);
+        let validator = crate::validate::compile(&schema.to_string())
+            .unwrap_or_else(|e| panic!("{}: {e}", event.dialect));
+        let mut env = envelope(&event.message_type, &dialect.new_message_id());
+        env.metadata.insert("origin".into(), "test".into());
+        let env = Envelope {
+            correlation_id: Some(uuid::Uuid::new_v4().to_string()),
+            ..env
+        };
+        let out = send(&wire, &env, &event.exchange, "k");
+        let body = body(&out);
+        assert_eq!(
+            crate::validate::first_error(&validator, &body),
+            None,
+            "{} in {}: {body}",
+            event.message_type,
+            event.dialect
+        );
+    }
+    // And a body that is not the dialect's is not valid.
+    let collector = wire
+        .dialect("collector")
+        .unwrap()
+        .envelope_schema("collector");
+    let validator = crate::validate::compile(&collector.to_string()).unwrap();
+    assert!(crate::validate::first_error(&validator, &json!({"data": {}})).is_some());
+}
