@@ -437,6 +437,23 @@ fn asyncapi_document_validates_against_the_asyncapi_3_schema() {
                 message["examples"].as_array().unwrap().len(),
                 v.examples.len()
             );
+            // Each example, as it travels in the event's dialect, fits the message's payload
+            // schema (the dialect's envelope around the event's schema).
+            let mut schema = doc.clone();
+            schema["$ref"] = format!("#/components/messages/{}/payload", v.message_type).into();
+            let payload = jsonschema::validator_for(&schema).expect("the payload schema compiles");
+            for example in message["examples"].as_array().unwrap() {
+                let errors: Vec<String> = payload
+                    .iter_errors(&example["payload"])
+                    .map(|e| format!("{}: {e}", e.instance_path()))
+                    .collect();
+                assert!(
+                    errors.is_empty(),
+                    "{} in {}: {errors:?}",
+                    v.message_type,
+                    v.dialect
+                );
+            }
         }
         // Shared definitions are components once, under their catalog-wide names; an event's
         // own definitions are its own components.

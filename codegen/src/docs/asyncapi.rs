@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::config::EnvelopeProfile;
 use crate::model::{Catalog, EventVersion, SharedDefinitions};
 use crate::topology;
+use schemactl_runtime::dialect::{Dialect, DialectBase, Location};
 
 /// The AsyncAPI version written.
 pub const ASYNCAPI_VERSION: &str = "3.0.0";
@@ -23,18 +23,21 @@ pub const AMQP_BINDINGS_VERSION: &str = "0.3.0";
 
 /// The AsyncAPI 3.0 document of `catalog`.
 pub fn document(catalog: &Catalog) -> Value {
-    let profile = catalog.config.envelope.profile;
     let plan = topology::plan(catalog);
     let mut channels = Map::new();
     let mut operations = Map::new();
     let mut messages = Map::new();
     let mut schemas = Map::new();
-    if profile == EnvelopeProfile::Standard {
-        let mut envelope = crate::envelope::schema();
-        if let Some(o) = envelope.as_object_mut() {
-            o.remove("$schema");
+    // One envelope component per dialect in use: the body around the payload.
+    for v in catalog.versions() {
+        let component = envelope_component(&v.dialect);
+        if !schemas.contains_key(&component) {
+            let mut envelope = super::dialect_of(catalog, v).envelope_schema(&v.dialect);
+            if let Some(o) = envelope.as_object_mut() {
+                o.remove("$schema");
+            }
+            schemas.insert(component, envelope);
         }
-        schemas.insert("Envelope".into(), envelope);
     }
     let shared = &catalog.shared_definitions;
     if let Some(defs) = shared.schema.get("definitions").and_then(Value::as_object) {
@@ -49,7 +52,7 @@ pub fn document(catalog: &Catalog) -> Value {
         let (payload, definitions) = payload_schema(v, &key, shared);
         schemas.insert(key.clone(), payload);
         schemas.extend(definitions);
-        messages.insert(key.clone(), message(v, &key, profile));
+        messages.insert(key.clone(), message(catalog, v, &key));
         let exchange = catalog.exchange(&v.exchange);
         channels.insert(
             key.clone(),
@@ -214,78 +217,117 @@ fn rewrite_refs(schema: &mut Value, component: &dyn Fn(Option<&str>) -> Option<S
     });
 }
 
-fn message(v: &EventVersion, key: &str, profile: EnvelopeProfile) -> Value {
+/// The component name of a dialect's envelope schema.
+fn envelope_component(dialect: &str) -> String {
+    format!("Envelope.{dialect}")
+}
+
+/// Where the payload and the type value sit in a dialect's body, when the body is not the
+/// payload itself.
+fn body_fields(dialect: &Dialect) -> Option<(String, Option<String>)> {
+    match dialect.base {
+        DialectBase::Standard => Some(("payload".into(), Some("messageType".into()))),
+        DialectBase::CloudeventsStructured => Some(("data".into(), Some("type".into()))),
+        DialectBase::Masstransit => Some(("message".into(), None)),
+        DialectBase::CloudeventsBinary => None,
+        DialectBase::Json => {
+            let fields = dialect.fields.as_ref()?;
+            let Location::Field(payload) = &fields.payload else {
+                return None;
+            };
+            let kind = match &fields.kind {
+                Location::Field(kind) => Some(kind.clone()),
+                _ => None,
+            };
+            Some((payload.clone(), kind))
+        }
+    }
+}
+
+/// The AMQP headers a message of `v` carries, by name, as `render` writes them.
+fn header_schemas(dialect: &Dialect, v: &EventVersion) -> Map<String, Value> {
+    let text = |d: String| json!({ "type": "string", "description": d });
+    let mut headers = Map::new();
+    headers.insert(
+        "traceparent".into(),
+        json!({
+            "type": "string",
+            "description": "W3C trace context of the publishing span.",
+            "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+        }),
+    );
+    match dialect.base {
+        DialectBase::Standard => {
+            headers.insert(
+                "x-tenant-id".into(),
+                text("The envelope's tenantId, when set.".into()),
+            );
+        }
+        DialectBase::CloudeventsBinary => {
+            headers.insert("cloudEvents_specversion".into(), json!({ "const": "1.0" }));
+            headers.insert("cloudEvents_type".into(), json!({ "const": v.wire_type }));
+            for (name, d) in [
+                ("id", "The message ID."),
+                ("source", "The producing service."),
+                ("time", "When the event happened (RFC 3339)."),
+                ("correlationid", "Correlation ID."),
+                ("causationid", "Causation ID."),
+                ("tenantid", "Tenant ID."),
+                ("partitionkey", "Partition key."),
+                ("envelopeversion", "Envelope version."),
+            ] {
+                headers.insert(format!("cloudEvents_{name}"), text(d.into()));
+            }
+        }
+        DialectBase::Json => {
+            if let Some(fields) = &dialect.fields {
+                for (attribute, location) in fields.all() {
+                    if let Location::Header(name) = location {
+                        headers.insert(name.clone(), text(format!("The message's {attribute}.")));
+                    }
+                }
+            }
+            for (name, pointer) in &dialect.payload_headers {
+                headers.insert(
+                    name.clone(),
+                    text(format!("Copied from the payload at `{pointer}`.")),
+                );
+            }
+        }
+        DialectBase::CloudeventsStructured | DialectBase::Masstransit => {}
+    }
+    headers
+}
+
+fn message(catalog: &Catalog, v: &EventVersion, key: &str) -> Value {
     let payload_ref = json!({ "$ref": format!("#/components/schemas/{key}") });
-    let traceparent = json!({
-        "type": "string",
-        "description": "W3C trace context of the publishing span.",
-        "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
-    });
-    let (content_type, headers, payload) = match profile {
-        EnvelopeProfile::Standard => (
-            "application/json",
-            json!({
-                "type": "object",
-                "properties": {
-                    "traceparent": traceparent,
-                    "x-tenant-id": { "type": "string", "description": "The envelope's tenantId, when set." },
-                },
-            }),
+    let dialect = super::dialect_of(catalog, v);
+    let headers = json!({ "type": "object", "properties": header_schemas(&dialect, v) });
+    let payload = match body_fields(&dialect) {
+        None => payload_ref,
+        Some((payload_field, type_field)) => {
+            let mut properties = Map::new();
+            properties.insert(payload_field, payload_ref);
+            match type_field {
+                Some(field) => {
+                    properties.insert(field, json!({ "const": v.wire_type }));
+                }
+                None => {
+                    properties.insert(
+                        "messageType".into(),
+                        json!({ "contains": { "const": v.wire_type } }),
+                    );
+                }
+            }
             json!({
                 "allOf": [
-                    { "$ref": "#/components/schemas/Envelope" },
-                    {
-                        "type": "object",
-                        "properties": {
-                            "messageType": { "const": key },
-                            "payload": payload_ref,
-                        },
-                    },
+                    { "$ref": format!("#/components/schemas/{}", envelope_component(&v.dialect)) },
+                    { "type": "object", "properties": properties },
                 ],
-            }),
-        ),
-        EnvelopeProfile::CloudeventsBinary => {
-            let attr = |d: &str| json!({ "type": "string", "description": d });
-            (
-                "application/json",
-                json!({
-                    "type": "object",
-                    "required": ["cloudEvents_specversion", "cloudEvents_id", "cloudEvents_type", "cloudEvents_source"],
-                    "properties": {
-                        "traceparent": traceparent,
-                        "cloudEvents_specversion": { "const": "1.0" },
-                        "cloudEvents_id": attr("The message ID."),
-                        "cloudEvents_type": { "const": key },
-                        "cloudEvents_source": attr("The producing service."),
-                        "cloudEvents_time": attr("When the event happened (RFC 3339)."),
-                        "cloudEvents_correlationid": attr("Correlation ID."),
-                        "cloudEvents_causationid": attr("Causation ID."),
-                        "cloudEvents_tenantid": attr("Tenant ID."),
-                        "cloudEvents_partitionkey": attr("Partition key."),
-                        "cloudEvents_envelopeversion": attr("Envelope version."),
-                    },
-                }),
-                payload_ref,
-            )
+            })
         }
-        EnvelopeProfile::CloudeventsStructured => (
-            "application/cloudevents+json",
-            json!({ "type": "object", "properties": { "traceparent": traceparent } }),
-            json!({
-                "type": "object",
-                "required": ["specversion", "id", "type", "source", "data"],
-                "properties": {
-                    "specversion": { "const": "1.0" },
-                    "id": { "type": "string" },
-                    "type": { "const": key },
-                    "source": { "type": "string" },
-                    "time": { "type": "string", "format": "date-time" },
-                    "datacontenttype": { "const": "application/json" },
-                    "data": payload_ref,
-                },
-            }),
-        ),
     };
+    let content_type = dialect.content_type().to_owned();
     let examples: Vec<Value> = v
         .examples
         .iter()
@@ -294,7 +336,10 @@ fn message(v: &EventVersion, key: &str, profile: EnvelopeProfile) -> Value {
             json!({
                 "name": format!("example-{i}"),
                 "summary": format!("Example {i} of {key}"),
-                "payload": super::sample_body(profile, &v.message_type, &v.producer, example),
+                "payload": super::sample_message(catalog, v, example)
+                    .ok()
+                    .and_then(|m| serde_json::from_slice::<Value>(&m.body).ok())
+                    .unwrap_or(Value::Null),
             })
         })
         .collect();
@@ -311,6 +356,6 @@ fn message(v: &EventVersion, key: &str, profile: EnvelopeProfile) -> Value {
         "headers": headers,
         "payload": payload,
         "examples": examples,
-        "bindings": { "amqp": { "messageType": key, "bindingVersion": AMQP_BINDINGS_VERSION } },
+        "bindings": { "amqp": { "messageType": v.wire_type, "bindingVersion": AMQP_BINDINGS_VERSION } },
     })
 }

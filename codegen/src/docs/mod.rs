@@ -18,10 +18,13 @@ use serde_json::Value;
 
 use crate::check::mode;
 use crate::compat::{compare, Direction, Mode, Policy};
-use crate::config::{Compatibility, EnvelopeProfile};
+use crate::config::Compatibility;
 use crate::model::{Catalog, EventVersion};
 use crate::topology;
 pub use fields::Field;
+use schemactl_runtime::dialect::{Dialect, DialectBase};
+use schemactl_runtime::render::{self, HostInfo, Rendered};
+use schemactl_runtime::Envelope;
 
 /// Everything the docs show, computed from a catalog.
 #[derive(Debug, Clone, Serialize)]
@@ -484,40 +487,56 @@ pub(crate) const SAMPLE_ID: &str = "0192f5c4-7a3e-7cc1-9b1e-3f6d2a8e4b10";
 /// Timestamp of sample messages.
 pub(crate) const SAMPLE_TIME: &str = "2026-01-15T09:30:00.000Z";
 
-/// The body a publisher sends for `payload` in `profile`, with the sample ID and time.
-pub(crate) fn sample_body(
-    profile: EnvelopeProfile,
-    message_type: &str,
-    producer: &str,
-    payload: &Value,
-) -> Value {
-    let version = schemactl_runtime::envelope::ENVELOPE_VERSION;
-    match profile {
-        // The runtime's own envelope, serialized as a publisher sends it.
-        EnvelopeProfile::Standard => serde_json::to_value(schemactl_runtime::Envelope {
-            message_id: SAMPLE_ID.parse().unwrap_or_default(),
-            message_type: message_type.to_owned(),
-            envelope_version: version.to_owned(),
-            timestamp: SAMPLE_TIME.parse().unwrap_or_default(),
-            source_service: producer.to_owned(),
-            correlation_id: None,
-            causation_id: None,
-            tenant_id: None,
-            partition_key: None,
-            payload: payload.clone(),
-            metadata: Default::default(),
-        })
-        .unwrap_or_default(),
-        EnvelopeProfile::CloudeventsBinary => payload.clone(),
-        EnvelopeProfile::CloudeventsStructured => serde_json::json!({
-            "specversion": "1.0",
-            "id": SAMPLE_ID,
-            "type": message_type,
-            "source": producer,
-            "time": SAMPLE_TIME,
-            "datacontenttype": "application/json",
-            "envelopeversion": version,
-            "data": payload,
-        }),
+/// The `traceparent` of sample messages.
+pub const SAMPLE_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// The sending host of sample MassTransit messages.
+pub fn sample_host(producer: &str) -> HostInfo {
+    HostInfo {
+        machine_name: "host".to_owned(),
+        process_name: producer.to_owned(),
+        process_id: 1,
+        assembly: producer.to_owned(),
+        assembly_version: env!("CARGO_PKG_VERSION").to_owned(),
+        framework_version: "schemactl-runtime".to_owned(),
     }
+}
+
+/// The dialect `v` travels in (built in when the catalog does not declare it).
+pub(crate) fn dialect_of(catalog: &Catalog, v: &EventVersion) -> Dialect {
+    catalog
+        .config
+        .dialect(&v.dialect)
+        .unwrap_or_else(|| Dialect::builtin(DialectBase::Standard))
+}
+
+/// The message a publisher sends for `payload` as event version `v`, with the sample ID,
+/// time, trace and host: laid out by the runtime's own [`render::render`].
+pub(crate) fn sample_message(
+    catalog: &Catalog,
+    v: &EventVersion,
+    payload: &Value,
+) -> Result<Rendered, render::EncodeError> {
+    let envelope = Envelope {
+        message_id: SAMPLE_ID.to_owned(),
+        message_type: v.message_type.clone(),
+        envelope_version: schemactl_runtime::ENVELOPE_VERSION.to_owned(),
+        timestamp: SAMPLE_TIME.parse().unwrap_or_default(),
+        source_service: v.producer.clone(),
+        correlation_id: None,
+        causation_id: None,
+        tenant_id: None,
+        partition_key: None,
+        payload,
+        metadata: Default::default(),
+    };
+    render::render(
+        &envelope,
+        &dialect_of(catalog, v),
+        &v.dialect,
+        &v.wire_type,
+        &v.exchange,
+        SAMPLE_TRACEPARENT,
+        &sample_host(&v.producer),
+    )
 }

@@ -12,12 +12,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{graph, DocsModel, VersionView, SAMPLE_ID, SAMPLE_TIME};
+use super::{graph, DocsModel, VersionView, SAMPLE_TIME};
 use crate::model::Catalog;
 use crate::rust::Files;
-use schemactl_runtime::dialect::{Dialect, DialectBase};
-use schemactl_runtime::render::{self, HostInfo};
-use schemactl_runtime::Envelope;
+use schemactl_runtime::dialect::DialectBase;
 
 const LAYOUT: &str = include_str!("../../templates/site/layout.hbs");
 const INDEX: &str = include_str!("../../templates/site/index.hbs");
@@ -236,25 +234,6 @@ pub struct NameValue {
     pub value: String,
 }
 
-/// The `traceparent` of sample messages.
-pub const SAMPLE_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-
-/// The sending host of sample MassTransit messages.
-pub fn sample_host(producer: &str) -> HostInfo {
-    HostInfo {
-        machine_name: "host".to_owned(),
-        process_name: producer.to_owned(),
-        process_id: 1,
-        assembly: producer.to_owned(),
-        assembly_version: schemactl_runtime_version(),
-        framework_version: "schemactl-runtime".to_owned(),
-    }
-}
-
-fn schemactl_runtime_version() -> String {
-    env!("CARGO_PKG_VERSION").to_owned()
-}
-
 /// The sample message of `v` in its dialect (declared in `catalog`, or built in).
 pub fn envelope_sample(catalog: &Catalog, v: &VersionView) -> EnvelopeSample {
     let payload: Value = v
@@ -262,24 +241,14 @@ pub fn envelope_sample(catalog: &Catalog, v: &VersionView) -> EnvelopeSample {
         .first()
         .and_then(|e| serde_json::from_str(e).ok())
         .unwrap_or_else(|| json!({}));
-    let s = &v.summary;
-    let dialect = catalog
-        .config
-        .dialect(&v.dialect)
-        .unwrap_or_else(|| Dialect::builtin(DialectBase::Standard));
-    let envelope = Envelope {
-        message_id: SAMPLE_ID.to_owned(),
-        message_type: s.message_type.clone(),
-        envelope_version: schemactl_runtime::ENVELOPE_VERSION.to_owned(),
-        timestamp: SAMPLE_TIME.parse().unwrap_or_default(),
-        source_service: s.producer.clone(),
-        correlation_id: None,
-        causation_id: None,
-        tenant_id: None,
-        partition_key: None,
-        payload,
-        metadata: Default::default(),
+    let Some(version) = catalog.version(&v.summary.message_type) else {
+        return EnvelopeSample {
+            summary: String::new(),
+            properties: Vec::new(),
+            body: String::new(),
+        };
     };
+    let dialect = super::dialect_of(catalog, version);
     let summary = match dialect.base {
         DialectBase::Standard => "the standard envelope: a JSON body with identity, type, provenance and correlation around the payload",
         DialectBase::CloudeventsBinary => "CloudEvents 1.0 in binary content mode: the payload is the body, the event's attributes are cloudEvents_* headers",
@@ -291,16 +260,7 @@ pub fn envelope_sample(catalog: &Catalog, v: &VersionView) -> EnvelopeSample {
         "Travels in dialect {} ({summary}), as type {}.",
         v.dialect, v.wire_type
     );
-    let host = sample_host(&s.producer);
-    match render::render(
-        &envelope,
-        &dialect,
-        &v.dialect,
-        &v.wire_type,
-        &s.exchange,
-        SAMPLE_TRACEPARENT,
-        &host,
-    ) {
+    match super::sample_message(catalog, version, &payload) {
         Ok(rendered) => {
             let mut properties: Vec<NameValue> = rendered
                 .properties
