@@ -219,6 +219,17 @@ fn bench_wire(dialect: Option<&str>) -> Result<Arc<Wire>, BoxError> {
         .cloned()
         .or_else(|| Dialect::builtin_named(name))
         .ok_or_else(|| format!("unknown dialect {name}"))?;
+    // A dialect that reads the type from the routing key cannot carry this event's type value.
+    if let Some(fields) = &replacement.fields {
+        if fields.kind == schemactl_runtime::dialect::Location::RoutingKey {
+            return Err(format!(
+                "dialect {name} reads the type from the routing key, which for {} is not its type value `{}`",
+                TaskCreatedV1::MESSAGE_TYPE,
+                TaskCreatedV1::WIRE_TYPE
+            )
+            .into());
+        }
+    }
     let mut spec = wire.spec().clone();
     spec.dialects
         .insert(TaskCreatedV1::DIALECT.to_owned(), replacement);
@@ -402,7 +413,18 @@ async fn typed_consume(args: &Args, prefix: &str) -> Result<Report, BoxError> {
         },
     )
     .await?;
-    done.notified().await;
+    // Bounded: a message the consumer dead-letters never arrives.
+    if tokio::time::timeout(Duration::from_secs(300), done.notified())
+        .await
+        .is_err()
+    {
+        return Err(format!(
+            "consumed {:?} of {} within 300 s",
+            consumer.stats(),
+            args.messages
+        )
+        .into());
+    }
     let seconds = started.elapsed().as_secs_f64();
     let stats = consumer.shutdown().await?;
     assert_eq!(stats.handled, args.messages as u64);
@@ -542,6 +564,9 @@ fn median_by(mut runs: Vec<Report>, key: impl Fn(&Report) -> f64) -> Report {
 }
 
 async fn parent(args: Args) -> Result<(), BoxError> {
+    for name in &args.dialects {
+        bench_wire(Some(name))?;
+    }
     let prefix = format!("bench-{}.", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     with_topology(&prefix, async |channel, topology| {
         Ok(topology.declare(channel).await?)

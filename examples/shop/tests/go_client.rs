@@ -66,7 +66,8 @@ async fn run_go(client: &Path, args: &[&str]) -> Value {
     value
 }
 
-/// The shop's topology under a prefix unique to the test; deleted at the end.
+/// The shop's topology under a prefix unique to the test; deleted when it drops, whether the
+/// test passed or not.
 struct Sandbox {
     prefix: String,
     topology: Topology,
@@ -92,14 +93,32 @@ impl Sandbox {
             connection,
         }
     }
+}
 
-    async fn delete(self) {
-        let channel = self.connection.create_channel().await.unwrap();
-        self.topology
-            .delete(&channel)
-            .await
-            .expect("delete the sandbox");
-        let _ = self.connection.close(200, "done".into()).await;
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let topology = self.topology.clone();
+        // Drop cannot await: delete on a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let Ok(conn) =
+                    Connection::connect(&amqp_url(), ConnectionProperties::default()).await
+                else {
+                    return;
+                };
+                if let Ok(channel) = conn.create_channel().await {
+                    if let Err(e) = topology.delete(&channel).await {
+                        eprintln!("cleanup: {e}");
+                    }
+                }
+                let _ = conn.close(200, "cleanup".into()).await;
+            });
+        })
+        .join();
     }
 }
 
@@ -249,5 +268,4 @@ async fn the_shops_go_code_and_schemactl_understand_each_other() {
         );
         assert_eq!(event["metadata"]["user_id"], "user_123");
     }
-    sandbox.delete().await;
 }
