@@ -410,7 +410,7 @@ impl<T: Serialize> Serialize for MassTransitOut<'_, T> {
 }
 
 /// Who sends a message: MassTransit's `host` object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostInfo {
     /// The machine.
@@ -428,14 +428,21 @@ pub struct HostInfo {
 }
 
 impl HostInfo {
-    /// This process, sending for `source`.
+    /// This process, sending for `source`. The machine and process are looked up once.
     pub fn current(source: &str) -> HostInfo {
+        static PROCESS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+        let (machine_name, process_name) = PROCESS.get_or_init(|| {
+            (
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned()),
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                    .unwrap_or_default(),
+            )
+        });
         HostInfo {
-            machine_name: std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned()),
-            process_name: std::env::current_exe()
-                .ok()
-                .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-                .unwrap_or_default(),
+            machine_name: machine_name.clone(),
+            process_name: process_name.clone(),
             process_id: std::process::id(),
             assembly: source.to_owned(),
             assembly_version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -86,7 +86,12 @@ pub fn encode<T: Serialize>(
     routing_key: &str,
     trace: &TraceContext,
 ) -> Result<Outgoing, EncodeError> {
-    let host = HostInfo::current(&env.source_service);
+    // Only MassTransit's envelope names the sending host.
+    let host = if dialect.base == DialectBase::Masstransit {
+        HostInfo::current(&env.source_service)
+    } else {
+        HostInfo::default()
+    };
     let rendered = crate::render::render(
         env,
         dialect,
@@ -255,11 +260,7 @@ fn decode_json_family(
     declared: Option<&str>,
     wire: &Wire,
 ) -> Result<(Envelope<Box<RawValue>>, String), Rejection> {
-    let mut candidates: Vec<&str> = Vec::new();
     let family = |d: &Dialect| matches!(d.base, DialectBase::Standard | DialectBase::Json);
-    if let Some(name) = declared.filter(|n| wire.dialect(n).is_some_and(family)) {
-        candidates.push(name);
-    }
     // Other dialects only when the body names its own type: one that reads its type from
     // the routing key or a header would take any JSON body for its own.
     let self_describing = |d: &Dialect| {
@@ -268,19 +269,19 @@ fn decode_json_family(
                 .as_ref()
                 .is_some_and(|f| matches!(f.kind, Location::Field(_)))
     };
-    for (name, dialect) in wire.dialects() {
-        if family(dialect) && self_describing(dialect) && !candidates.contains(&name) {
+    // The exchange's own dialect, then the standard one, then the rest.
+    let mut candidates: Vec<&str> = declared
+        .filter(|n| wire.dialect(n).is_some_and(family))
+        .into_iter()
+        .collect();
+    let others = wire
+        .dialects()
+        .filter(|(_, d)| family(d) && self_describing(d))
+        .map(|(n, _)| n);
+    for name in std::iter::once(crate::dialect::STANDARD).chain(others) {
+        if wire.dialect(name).is_some() && !candidates.contains(&name) {
             candidates.push(name);
         }
-    }
-    // Standard right after the exchange's own.
-    if let Some(i) = candidates
-        .iter()
-        .position(|n| *n == crate::dialect::STANDARD)
-    {
-        let standard = candidates.remove(i);
-        let at = usize::from(declared.is_some() && !candidates.is_empty()).min(candidates.len());
-        candidates.insert(at, standard);
     }
     let mut first_error = None;
     for name in &candidates {

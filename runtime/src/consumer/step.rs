@@ -108,10 +108,7 @@ impl<D: Dispatch> Step<'_, D> {
                 .exchange
                 .strip_prefix(self.shared.prefix.as_str())
                 .unwrap_or(self.exchange),
-            routing_key: self
-                .routing_key
-                .strip_prefix(self.shared.prefix.as_str())
-                .unwrap_or(self.routing_key),
+            routing_key: self.routing_key,
         };
         let decoded = match wire::decode(&self.delivery.data, received, &self.shared.wire) {
             Ok(decoded) => decoded,
