@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod broker;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use schemactl_codegen::compat::{self, CompatRule};
 use schemactl_codegen::docs::{self, DocsModel};
@@ -66,6 +68,25 @@ enum Command {
         /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Compare the broker at this AMQP URL with the topology and change nothing; exit 1
+        /// on any missing object or differing setting.
+        #[arg(long, value_name = "AMQP_URL", group = "broker")]
+        verify: Option<String>,
+        /// Create on the broker at this AMQP URL what it is missing; leave what exists
+        /// untouched and report how it differs.
+        #[arg(long, value_name = "AMQP_URL", group = "broker")]
+        adopt: Option<String>,
+        /// Declare the whole topology on the broker at this AMQP URL (fails on an object
+        /// that exists with other settings).
+        #[arg(long, value_name = "AMQP_URL", group = "broker")]
+        declare: Option<String>,
+        /// The management API to read the broker through (default: port 15672 of the AMQP
+        /// host, same credentials); without it, AMQP alone, and bindings go unchecked.
+        #[arg(long, value_name = "HTTP_URL", conflicts_with = "no_management")]
+        management: Option<String>,
+        /// Read the broker over AMQP only.
+        #[arg(long)]
+        no_management: bool,
     },
     /// Lint, then compare every event version with the same version at a git ref (read from
     /// git objects, no checkout): exit 0 ok, 1 breaking changes or lint errors, 2 input error.
@@ -162,6 +183,8 @@ enum TopologyFormat {
     RabbitmqDefinitions,
     /// schemactl's topology model as JSON.
     Json,
+    /// Per consuming service: its queues, its bindings and the events each selects.
+    Summary,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -243,10 +266,36 @@ fn main() -> ExitCode {
             asyncapi(&cli.catalog, &options, format, out.as_deref())
         }
         Command::Topology {
+            verify,
+            adopt,
+            declare,
+            management,
+            no_management,
+            prefix,
+            ..
+        } if verify.is_some() || adopt.is_some() || declare.is_some() => {
+            let (mode, url) = match (verify, adopt, declare) {
+                (Some(url), _, _) => (broker::Mode::Verify, url),
+                (_, Some(url), _) => (broker::Mode::Adopt, url),
+                (_, _, Some(url)) => (broker::Mode::Create, url),
+                _ => unreachable!("guarded above"),
+            };
+            let management = if no_management {
+                broker::Management::Off
+            } else {
+                management.map_or(broker::Management::Beside, broker::Management::At)
+            };
+            match load_catalog(&cli.catalog, &options) {
+                Ok(c) => broker::run(&c, mode, &url, management, &prefix),
+                Err(status) => status,
+            }
+        }
+        Command::Topology {
             format,
             vhost,
             prefix,
             out,
+            ..
         } => topology(
             &cli.catalog,
             &options,
@@ -482,7 +531,11 @@ fn topology(
         Err(status) => return status,
     };
     let topology = schemactl_codegen::topology::plan(&loaded).with_prefix(prefix);
+    if let TopologyFormat::Summary = format {
+        return emit(&summary(&loaded, &topology, prefix), out);
+    }
     let value = match format {
+        TopologyFormat::Summary => unreachable!("handled above"),
         TopologyFormat::RabbitmqDefinitions => topology.rabbitmq_definitions(vhost),
         TopologyFormat::Json => match serde_json::to_value(&topology) {
             Ok(v) => v,
@@ -500,6 +553,55 @@ fn topology(
         }
     };
     emit(&text, out)
+}
+
+/// The topology per consuming service, with the events each binding selects.
+fn summary(catalog: &Catalog, topology: &schemactl_runtime::Topology, prefix: &str) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    for sq in &topology.services {
+        let _ = writeln!(text, "{}", sq.service);
+        let _ = writeln!(text, "  queue              {}", sq.queue);
+        for r in &sq.retry_queues {
+            let by = match r.delayed_by {
+                schemactl_runtime::topology::RetryDelay::Queue => "",
+                schemactl_runtime::topology::RetryDelay::Consumer => " (held by the consumer)",
+            };
+            let _ = writeln!(text, "  retry after {:>6} ms  {}{by}", r.delay_ms, r.queue);
+        }
+        let _ = writeln!(
+            text,
+            "  dead letters       {} (key `{}` on `{}`)",
+            sq.dead_letter_queue, sq.dead_letter_routing_key, sq.dead_letter_exchange
+        );
+        for b in topology.bindings.iter().filter(|b| b.queue == sq.queue) {
+            let selected: Vec<&str> = catalog
+                .versions()
+                .filter(|v| {
+                    let exchange = b.exchange.strip_prefix(prefix).unwrap_or(&b.exchange);
+                    schemactl_codegen::model::reaches(
+                        &catalog.config,
+                        &v.exchange,
+                        &v.routing_key,
+                        exchange,
+                    ) && schemactl_codegen::model::selects(
+                        catalog.exchange(exchange).map(|e| e.kind),
+                        &b.routing_key,
+                        &v.routing_key,
+                    )
+                })
+                .map(|v| v.message_type.as_str())
+                .collect();
+            let _ = writeln!(
+                text,
+                "  bound to {} `{}`: {}",
+                b.exchange,
+                b.routing_key,
+                selected.join(", ")
+            );
+        }
+    }
+    text
 }
 
 /// Prints `text`, or writes it atomically to `out`.

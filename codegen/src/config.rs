@@ -49,7 +49,7 @@ pub struct CatalogInfo {
 }
 
 pub use schemactl_runtime::dialect::Dialect;
-pub use schemactl_runtime::topology::{ExchangeKind, QueueType};
+pub use schemactl_runtime::topology::{ExchangeKind, Overflow, QueueType, RetryDelay};
 pub use schemactl_runtime::EnvelopeProfile;
 
 fn yes() -> bool {
@@ -72,6 +72,10 @@ pub struct ExchangeConfig {
     /// The dialect its events travel in (default: `[defaults] dialect`).
     #[serde(default)]
     pub dialect: Option<String>,
+    /// Exchanges whose messages this one also receives, through exchange-to-exchange
+    /// bindings: `[{ exchange = "orders" }]` (everything), or with a `pattern`.
+    #[serde(default)]
+    pub sources: Vec<Subscription>,
 }
 
 /// `[services.<name>]`.
@@ -84,6 +88,76 @@ pub struct ServiceConfig {
     /// The owning team.
     #[serde(default)]
     pub owner: Option<String>,
+    /// Its queue, when it consumes (default: the service name).
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Queue type of its queue and dead-letter queue (default: `[defaults] queue_type`).
+    #[serde(default)]
+    pub queue_type: Option<QueueType>,
+    /// Its dead-letter queue (default: `<queue>.dlq`); several services may share one.
+    #[serde(default)]
+    pub dead_letter_queue: Option<String>,
+    /// Routing key of its dead letters on the dead-letter exchange (default: the queue name).
+    #[serde(default)]
+    pub dead_letter_routing_key: Option<String>,
+    /// Binding key of the dead-letter queue on the dead-letter exchange (default: the
+    /// dead-letter routing key; a pattern such as `order.*.failed` on a topic exchange).
+    #[serde(default)]
+    pub dead_letter_binding: Option<String>,
+    /// Arguments of its queue, over `[defaults.queue_arguments]`.
+    #[serde(default)]
+    pub queue_arguments: QueueArguments,
+    /// Subscriptions besides the events whose `x-event` lists it as a consumer: binding
+    /// patterns on topic exchanges, or whole exchanges.
+    #[serde(default)]
+    pub subscribe: Vec<Subscription>,
+}
+
+/// A subscription of a service's queue: `{ exchange = "orders", pattern = "order.*" }`, or
+/// `{ exchange = "analytics" }` for everything an exchange routes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    /// The exchange.
+    pub exchange: String,
+    /// The binding key: a topic pattern (`*` one word, `#` any words) or an exact key.
+    /// Absent: every message of the exchange (`#` on a topic exchange, `""` on a fanout).
+    #[serde(default)]
+    pub pattern: Option<String>,
+}
+
+/// Queue arguments a catalog can set (`[defaults.queue_arguments]`, and per service).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueArguments {
+    /// `x-message-ttl`: messages expire (and are dead-lettered) after this many milliseconds.
+    #[serde(default)]
+    pub message_ttl_ms: Option<u64>,
+    /// `x-max-length`.
+    #[serde(default)]
+    pub max_length: Option<u64>,
+    /// `x-max-length-bytes`.
+    #[serde(default)]
+    pub max_length_bytes: Option<u64>,
+    /// `x-overflow`: `drop-head`, `reject-publish` or `reject-publish-dlx`.
+    #[serde(default)]
+    pub overflow: Option<Overflow>,
+    /// `x-delivery-limit` (quorum queues only).
+    #[serde(default)]
+    pub delivery_limit: Option<u64>,
+}
+
+impl QueueArguments {
+    /// These arguments, each falling back to `defaults`'.
+    pub fn over(&self, defaults: &QueueArguments) -> QueueArguments {
+        QueueArguments {
+            message_ttl_ms: self.message_ttl_ms.or(defaults.message_ttl_ms),
+            max_length: self.max_length.or(defaults.max_length),
+            max_length_bytes: self.max_length_bytes.or(defaults.max_length_bytes),
+            overflow: self.overflow.or(defaults.overflow),
+            delivery_limit: self.delivery_limit.or(defaults.delivery_limit),
+        }
+    }
 }
 
 /// Compatibility level of an event's evolution within one major version.
@@ -118,6 +192,10 @@ pub struct RetryPolicy {
     pub max_delay_ms: u64,
     /// Factor between consecutive delays.
     pub multiplier: f64,
+    /// Who holds a message during a delay: `queue` (a TTL retry queue per step, the
+    /// default) or `consumer` (no retry queues; the consumer re-publishes to its own queue).
+    #[serde(default)]
+    pub delay: RetryDelay,
 }
 
 impl Default for RetryPolicy {
@@ -127,6 +205,7 @@ impl Default for RetryPolicy {
             initial_delay_ms: 100,
             max_delay_ms: 5_000,
             multiplier: 5.0,
+            delay: RetryDelay::Queue,
         }
     }
 }
@@ -147,6 +226,9 @@ pub struct Defaults {
     /// Queue type of consumer queues.
     #[serde(default)]
     pub queue_type: QueueType,
+    /// Arguments of every consumer queue (a service's own win).
+    #[serde(default)]
+    pub queue_arguments: QueueArguments,
     /// Consumer retry policy.
     #[serde(default)]
     pub retry: RetryPolicy,
@@ -185,6 +267,7 @@ impl Default for Defaults {
             dialect: None,
             compatibility: default_compatibility(),
             queue_type: QueueType::default(),
+            queue_arguments: QueueArguments::default(),
             retry: RetryPolicy::default(),
             dead_letter_exchange: default_dlx(),
             rust_api: RustApiSeverity::default(),

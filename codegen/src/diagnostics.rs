@@ -91,6 +91,11 @@ rules! {
     Dialect = "dialect", Error, "a `[dialects]` table is inconsistent, or an exchange or `x-event` names an undeclared dialect";
     /// Two event versions travel with the same type value in one dialect.
     DuplicateWireType = "duplicate-wire-type", Error, "two event versions travel with the same type value in one dialect, so a consumer could not tell them apart";
+    /// A service's `subscribe` entry names an undeclared exchange, holds an invalid pattern,
+    /// or selects no event of the catalog.
+    Subscription = "subscription", Error, "a service subscription names an undeclared exchange, holds an invalid pattern for its exchange type, or selects no event";
+    /// A service's dead letters would not reach its dead-letter queue.
+    DeadLetterRoute = "dead-letter-route", Warning, "a service's dead-letter routing key is not selected by its dead-letter queue's binding, so its dead letters are unroutable";
     /// `x-event` names a producer or consumer that `catalog.toml` does not declare.
     UnknownService = "unknown-service", Error, "`x-event` names a producer or consumer not declared in catalog.toml";
     /// `x-event` names an exchange that `catalog.toml` does not declare.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::config::CatalogConfig;
+use crate::config::{CatalogConfig, ExchangeKind};
 use crate::diagnostics::{Diagnostic, Diagnostics, Position, Rule};
 use crate::model::{
     default_routing_key, parse_event_file_name, valid_domain, valid_routing_key, Catalog,
@@ -258,6 +258,7 @@ impl Loader {
         }
         self.check_version_chains(&events, &event_domains);
         self.check_routing(&events, &config);
+        self.check_service_topology(&events, &config);
         self.check_wire_types(&events);
         self.diags.allow(&allow);
 
@@ -1278,6 +1279,153 @@ impl Loader {
             } else {
                 seen.insert((v.exchange.as_str(), v.routing_key.as_str()), v);
             }
+        }
+    }
+}
+
+impl Loader {
+    /// Per-service topology in `catalog.toml`: subscriptions that name a declared exchange
+    /// with a valid pattern and select at least one event, queue names no two services
+    /// share, and dead letters that reach the dead-letter queue.
+    fn check_service_topology(&mut self, events: &BTreeMap<String, Event>, config: &CatalogConfig) {
+        let versions: Vec<&EventVersion> =
+            events.values().flat_map(|e| e.versions.values()).collect();
+        for (name, exchange) in &config.exchanges {
+            for src in &exchange.sources {
+                if !config.exchanges.contains_key(&src.exchange) || src.exchange == *name {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Rule::Subscription,
+                            CONFIG_FILE,
+                            "",
+                            format!(
+                                "[exchanges.\"{name}\"] sources names exchange `{}`, which is {}",
+                                src.exchange,
+                                if src.exchange == *name {
+                                    "itself"
+                                } else {
+                                    "not declared"
+                                }
+                            ),
+                        )
+                        .help("name another declared exchange"),
+                    );
+                }
+            }
+        }
+        let mut queues: BTreeMap<String, &str> = BTreeMap::new();
+        let mut unroutable: BTreeMap<(String, ExchangeKind, String), Vec<String>> = BTreeMap::new();
+        for (name, service) in &config.services {
+            for (i, sub) in service.subscribe.iter().enumerate() {
+                let at = format!("[services.{name}] subscribe[{i}]");
+                let Some(exchange) = config.exchanges.get(&sub.exchange) else {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Rule::Subscription,
+                            CONFIG_FILE,
+                            "",
+                            format!(
+                                "{at} names exchange `{}`, which is not declared",
+                                sub.exchange
+                            ),
+                        )
+                        .help(format!(
+                            "declare [exchanges.\"{}\"] or fix the name",
+                            sub.exchange
+                        )),
+                    );
+                    continue;
+                };
+                let problem = match (exchange.kind, &sub.pattern) {
+                    (ExchangeKind::Fanout, Some(p)) => Some(format!("pattern `{p}` on fanout exchange `{}`, which ignores binding keys", sub.exchange)),
+                    (ExchangeKind::Direct, None) => Some(format!("no pattern on direct exchange `{}`, which routes by exact key only", sub.exchange)),
+                    (ExchangeKind::Headers, _) => Some(format!("headers exchange `{}` cannot be subscribed to by routing key", sub.exchange)),
+                    (ExchangeKind::Topic, Some(p)) if !crate::model::valid_binding_key(p) => Some(format!("pattern `{p}` is not dot-separated words of [a-z0-9_-], `*` or `#`")),
+                    (ExchangeKind::Direct, Some(p)) if !valid_routing_key(p) => Some(format!("key `{p}` is not a routing key (a direct exchange matches keys exactly, without wildcards)")),
+                    _ => None,
+                };
+                if let Some(problem) = problem {
+                    self.diags.push(
+                        Diagnostic::new(Rule::Subscription, CONFIG_FILE, "", format!("{at}: {problem}"))
+                            .help("write { exchange = \"orders\", pattern = \"order.*\" } for a topic exchange, { exchange = \"analytics\" } for a fanout exchange"),
+                    );
+                    continue;
+                }
+                let key = crate::model::binding_key(sub, Some(exchange.kind));
+                let selected = versions
+                    .iter()
+                    .filter(|v| {
+                        crate::model::reaches(config, &v.exchange, &v.routing_key, &sub.exchange)
+                            && crate::model::selects(Some(exchange.kind), &key, &v.routing_key)
+                    })
+                    .count();
+                if selected == 0 {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Rule::Subscription,
+                            CONFIG_FILE,
+                            "",
+                            format!("{at}: `{key}` on exchange `{}` selects no event of the catalog", sub.exchange),
+                        )
+                        .help("fix the pattern, or remove the subscription (`schemactl topology --format json` lists the events each pattern selects)"),
+                    );
+                }
+            }
+            let queue = service.queue.clone().unwrap_or_else(|| name.clone());
+            if queue.is_empty() || queue.len() > 200 {
+                self.diags.push(
+                    Diagnostic::new(Rule::CatalogConfig, CONFIG_FILE, "", format!("[services.{name}] queue name `{queue}` is empty or over 200 bytes"))
+                        .help("name the queue, e.g. \"notification.orders\" (its retry queues add a suffix)"),
+                );
+            } else if let Some(other) = queues.insert(queue.clone(), name) {
+                self.diags.push(
+                    Diagnostic::new(Rule::CatalogConfig, CONFIG_FILE, "", format!("services `{other}` and `{name}` both consume from queue `{queue}`"))
+                        .help("give each service its own queue (a queue's messages are shared out between its consumers)"),
+                );
+            }
+            let consumes = versions.iter().any(|v| v.consumers.contains(name))
+                || !service.subscribe.is_empty();
+            if !consumes {
+                continue;
+            }
+            let dlx = &config.defaults.dead_letter_exchange;
+            let dlx_kind = config
+                .exchanges
+                .get(dlx)
+                .map_or(ExchangeKind::Direct, |e| e.kind);
+            let dlrk = service
+                .dead_letter_routing_key
+                .clone()
+                .unwrap_or_else(|| queue.clone());
+            let binding = service
+                .dead_letter_binding
+                .clone()
+                .unwrap_or_else(|| dlrk.clone());
+            if !crate::model::selects(Some(dlx_kind), &binding, &dlrk) {
+                unroutable
+                    .entry((dlx.clone(), dlx_kind, binding))
+                    .or_default()
+                    .push(format!("`{name}` (key `{dlrk}`)"));
+            }
+        }
+        for ((dlx, kind, binding), services) in unroutable {
+            let hint = if kind == ExchangeKind::Direct && binding.contains(['*', '#']) {
+                format!(
+                    "; a {} exchange matches `{binding}` literally, without wildcards",
+                    kind.as_str()
+                )
+            } else {
+                String::new()
+            };
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::DeadLetterRoute,
+                    CONFIG_FILE,
+                    "",
+                    format!("dead letters of {} on exchange `{dlx}` do not reach their dead-letter queue, bound with `{binding}`{hint}", services.join(", ")),
+                )
+                .help(format!("make `{dlx}` a topic exchange, or set dead_letter_routing_key and dead_letter_binding of the services so that the binding selects their keys")),
+            );
         }
     }
 }

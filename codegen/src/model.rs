@@ -8,7 +8,7 @@ use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::{CatalogConfig, Compatibility, ExchangeConfig, ServiceConfig};
+use crate::config::{CatalogConfig, Compatibility, ExchangeConfig, ExchangeKind, ServiceConfig};
 use crate::diagnostics::Diagnostics;
 use crate::resolve::Target;
 use crate::source::SourceMap;
@@ -117,6 +117,18 @@ impl Catalog {
                     rust: ServiceNames::new(name),
                     produces: Vec::new(),
                     consumes: Vec::new(),
+                    subscriptions: config
+                        .subscribe
+                        .iter()
+                        .map(|sub| Subscribed {
+                            exchange: sub.exchange.clone(),
+                            binding_key: binding_key(
+                                sub,
+                                self.config.exchanges.get(&sub.exchange).map(|e| e.kind),
+                            ),
+                            message_types: Vec::new(),
+                        })
+                        .collect(),
                 };
                 (name.clone(), service)
             })
@@ -125,8 +137,19 @@ impl Catalog {
             if let Some(s) = services.get_mut(&v.producer) {
                 s.produces.push(v.message_type.clone());
             }
-            for c in &v.consumers {
-                if let Some(s) = services.get_mut(c) {
+            for s in services.values_mut() {
+                let listed = v.consumers.contains(&s.name);
+                let mut subscribed = false;
+                for sub in &mut s.subscriptions {
+                    let target = self.config.exchanges.get(&sub.exchange).map(|e| e.kind);
+                    if reaches(&self.config, &v.exchange, &v.routing_key, &sub.exchange)
+                        && selects(target, &sub.binding_key, &v.routing_key)
+                    {
+                        sub.message_types.push(v.message_type.clone());
+                        subscribed = true;
+                    }
+                }
+                if listed || subscribed {
                     s.consumes.push(v.message_type.clone());
                 }
             }
@@ -149,8 +172,98 @@ pub struct Service {
     pub rust: ServiceNames,
     /// Message types it publishes.
     pub produces: Vec<String>,
-    /// Message types it consumes.
+    /// Message types it consumes: those whose `x-event` lists it, and those its
+    /// subscriptions select.
     pub consumes: Vec<String>,
+    /// Its `subscribe` entries from `catalog.toml`, with the events each selects.
+    pub subscriptions: Vec<Subscribed>,
+}
+
+/// A subscription of a service's queue and the event versions of the catalog it selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscribed {
+    /// The exchange.
+    pub exchange: String,
+    /// The binding key (`#` for a whole topic exchange, `""` for a fanout exchange).
+    pub binding_key: String,
+    /// Message types it selects.
+    pub message_types: Vec<String>,
+}
+
+/// The binding key of a subscription on an exchange of type `kind`.
+pub fn binding_key(sub: &crate::config::Subscription, kind: Option<ExchangeKind>) -> String {
+    match (&sub.pattern, kind) {
+        (_, Some(ExchangeKind::Fanout)) => String::new(),
+        (Some(p), _) => p.clone(),
+        (None, _) => "#".to_owned(),
+    }
+}
+
+/// Whether a binding with `binding_key` on an exchange of type `kind` selects messages
+/// published with `routing_key`.
+pub fn selects(kind: Option<ExchangeKind>, binding_key: &str, routing_key: &str) -> bool {
+    match kind {
+        Some(ExchangeKind::Fanout) => true,
+        Some(ExchangeKind::Topic) => topic_matches(binding_key, routing_key),
+        Some(ExchangeKind::Direct) => binding_key == routing_key,
+        Some(ExchangeKind::Headers) | None => false,
+    }
+}
+
+/// Whether a message published on exchange `from` with `routing_key` reaches exchange `to`:
+/// it is `to`, or `to` receives it through its `sources` (exchange-to-exchange bindings).
+pub fn reaches(config: &CatalogConfig, from: &str, routing_key: &str, to: &str) -> bool {
+    fn go(config: &CatalogConfig, from: &str, key: &str, to: &str, depth: usize) -> bool {
+        if from == to {
+            return true;
+        }
+        let Some(target) = config.exchanges.get(to) else {
+            return false;
+        };
+        depth < 8
+            && target.sources.iter().any(|src| {
+                let kind = config.exchanges.get(&src.exchange).map(|e| e.kind);
+                selects(kind, &binding_key(src, kind), key)
+                    && go(config, from, key, &src.exchange, depth + 1)
+            })
+    }
+    go(config, from, routing_key, to, 0)
+}
+
+/// Whether topic binding `pattern` matches `routing_key`: words split on `.`, `*` matches
+/// exactly one word, `#` zero or more.
+pub fn topic_matches(pattern: &str, routing_key: &str) -> bool {
+    fn go(p: &[&str], k: &[&str]) -> bool {
+        match p.split_first() {
+            None => k.is_empty(),
+            Some((&"#", rest)) => (0..=k.len()).any(|i| go(rest, &k[i..])),
+            Some((w, rest)) => k
+                .split_first()
+                .is_some_and(|(kw, krest)| (*w == "*" || w == kw) && go(rest, krest)),
+        }
+    }
+    let p: Vec<&str> = pattern.split('.').collect();
+    let k: Vec<&str> = if routing_key.is_empty() {
+        Vec::new()
+    } else {
+        routing_key.split('.').collect()
+    };
+    go(&p, &k)
+}
+
+/// Whether `key` is a valid topic binding key: dot-separated words of `[a-z0-9_-]`, `*` or
+/// `#`, at most 255 bytes.
+pub fn valid_binding_key(key: &str) -> bool {
+    key.len() <= 255
+        && !key.is_empty()
+        && key.split('.').all(|w| {
+            w == "*"
+                || w == "#"
+                || (!w.is_empty()
+                    && w.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                    }))
+        })
 }
 
 /// Rust names of a service, computed once.
@@ -460,6 +573,33 @@ pub fn relative_to(path: &Path, base: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn topic_patterns_match_as_rabbitmq_does() {
+        let yes = [
+            ("order.*", "order.created"),
+            ("product.#", "product.price.changed"),
+            ("product.#", "product"),
+            ("#", "anything.at.all"),
+            ("order.*.failed", "order.processing.failed"),
+            ("*.created", "order.created"),
+            ("#.failed", "order.processing.failed"),
+        ];
+        let no = [
+            ("order.*", "order.payment.completed"),
+            ("order.*", "order"),
+            ("order.*.failed", "order.failed"),
+            ("customer.*", "order.created"),
+        ];
+        for (p, k) in yes {
+            assert!(topic_matches(p, k), "{p} should match {k}");
+        }
+        for (p, k) in no {
+            assert!(!topic_matches(p, k), "{p} should not match {k}");
+        }
+        assert!(valid_binding_key("order.*.failed") && valid_binding_key("#"));
+        assert!(!valid_binding_key("order..x") && !valid_binding_key("Order.*"));
+    }
 
     #[test]
     fn naming() {

@@ -4,7 +4,7 @@
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
-use schemactl_runtime::topology::{ExchangeKind, QueueType, Topology};
+use schemactl_runtime::topology::{ExchangeKind, Overflow, QueueType, RetryDelay, Topology};
 
 use crate::model::{Catalog, EventVersion, Service};
 use crate::rust::doc_attrs;
@@ -266,6 +266,16 @@ fn option_string(s: &Option<String>) -> TokenStream {
     }
 }
 
+fn option_u64(n: Option<u64>) -> TokenStream {
+    match n {
+        Some(n) => {
+            let n = Literal::u64_unsuffixed(n);
+            quote!(::core::option::Option::Some(#n))
+        }
+        None => quote!(::core::option::Option::None),
+    }
+}
+
 /// `topology.rs`: `catalog()` returns the topology as a value.
 pub fn topology(t: &Topology) -> TokenStream {
     let root = quote!(::schemactl_runtime::topology);
@@ -294,10 +304,21 @@ pub fn topology(t: &Topology) -> TokenStream {
         );
         let dlx = option_string(&q.dead_letter_exchange);
         let dlk = option_string(&q.dead_letter_routing_key);
-        let ttl = match q.message_ttl_ms {
-            Some(ms) => {
-                let ms = Literal::u64_unsuffixed(ms);
-                quote!(::core::option::Option::Some(#ms))
+        let ttl = option_u64(q.message_ttl_ms);
+        let max_length = option_u64(q.max_length);
+        let max_length_bytes = option_u64(q.max_length_bytes);
+        let delivery_limit = option_u64(q.delivery_limit);
+        let overflow = match q.overflow {
+            Some(o) => {
+                let variant = format_ident!(
+                    "{}",
+                    match o {
+                        Overflow::DropHead => "DropHead",
+                        Overflow::RejectPublish => "RejectPublish",
+                        Overflow::RejectPublishDlx => "RejectPublishDlx",
+                    }
+                );
+                quote!(::core::option::Option::Some(#root::Overflow::#variant))
             }
             None => quote!(::core::option::Option::None),
         };
@@ -308,6 +329,10 @@ pub fn topology(t: &Topology) -> TokenStream {
                 dead_letter_exchange: #dlx,
                 dead_letter_routing_key: #dlk,
                 message_ttl_ms: #ttl,
+                max_length: #max_length,
+                max_length_bytes: #max_length_bytes,
+                overflow: #overflow,
+                delivery_limit: #delivery_limit,
             }
         }
     });
@@ -319,13 +344,28 @@ pub fn topology(t: &Topology) -> TokenStream {
         );
         quote!(#root::Binding { exchange: #exchange, queue: #queue, routing_key: #key })
     });
+    let exchange_bindings = t.exchange_bindings.iter().map(|b| {
+        let (source, destination, key) = (
+            string(&b.source),
+            string(&b.destination),
+            string(&b.routing_key),
+        );
+        quote!(#root::ExchangeBinding { source: #source, destination: #destination, routing_key: #key })
+    });
     let services = t.services.iter().map(|s| {
         let service = string(&s.service);
         let queue = string(&s.queue);
         let retries = s.retry_queues.iter().map(|r| {
             let q = string(&r.queue);
             let delay = Literal::u64_unsuffixed(r.delay_ms);
-            quote!(#root::RetryQueue { queue: #q, delay_ms: #delay })
+            let by = format_ident!(
+                "{}",
+                match r.delayed_by {
+                    RetryDelay::Queue => "Queue",
+                    RetryDelay::Consumer => "Consumer",
+                }
+            );
+            quote!(#root::RetryQueue { queue: #q, delay_ms: #delay, delayed_by: #root::RetryDelay::#by })
         });
         let dlx = string(&s.dead_letter_exchange);
         let dlk = string(&s.dead_letter_routing_key);
@@ -353,6 +393,7 @@ pub fn topology(t: &Topology) -> TokenStream {
                 exchanges: ::std::vec![#(#exchanges),*],
                 queues: ::std::vec![#(#queues),*],
                 bindings: ::std::vec![#(#bindings),*],
+                exchange_bindings: ::std::vec![#(#exchange_bindings),*],
                 services: ::std::vec![#(#services),*],
             }
         }

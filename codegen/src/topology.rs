@@ -1,18 +1,20 @@
 //! The RabbitMQ topology a catalog implies, computed from the model: every declared
-//! exchange (and the dead-letter exchange), and per consuming service a durable queue named
-//! after the service, bound to exactly the routing keys of the event versions it consumes,
-//! with one retry queue per backoff step and a dead-letter queue.
+//! exchange (and the dead-letter exchange), and per consuming service a durable queue (named
+//! in `catalog.toml`, else after the service) bound to the routing keys of the event versions
+//! it consumes and to its subscriptions, with its retry queues (when the broker holds retry
+//! delays) and its dead-letter queue, which several services may share.
 
 use std::collections::BTreeSet;
 
 use schemactl_runtime::topology::{
-    retry_delays, Binding, Exchange, ExchangeKind, Queue, QueueType, RetryQueue, ServiceQueue,
-    Topology,
+    retry_delays, Binding, Exchange, ExchangeBinding, ExchangeKind, Queue, RetryDelay, RetryQueue,
+    ServiceQueue, Topology,
 };
 
-use crate::model::Catalog;
+use crate::config::QueueType;
+use crate::model::{binding_key, reaches, selects, Catalog, Service};
 
-/// Name of a service's dead-letter queue.
+/// Name of a service's dead-letter queue when `catalog.toml` names none.
 pub fn dead_letter_queue(queue: &str) -> String {
     format!("{queue}.dlq")
 }
@@ -20,6 +22,14 @@ pub fn dead_letter_queue(queue: &str) -> String {
 /// Name of a service's `n`-th retry queue (1-based).
 pub fn retry_queue(queue: &str, n: usize) -> String {
     format!("{queue}.retry.{n}")
+}
+
+/// The queue of `service`: named in `catalog.toml`, else after the service.
+pub fn service_queue(catalog: &Catalog, service: &str) -> String {
+    catalog
+        .service(service)
+        .and_then(|s| s.queue.clone())
+        .unwrap_or_else(|| service.to_owned())
 }
 
 /// The topology of `catalog`.
@@ -51,78 +61,160 @@ pub fn plan(catalog: &Catalog) -> Topology {
         r.max_delay_ms,
         r.multiplier,
     );
-    let mut queues = Vec::new();
-    let mut bindings = Vec::new();
+    let mut queues: Vec<Queue> = Vec::new();
+    let mut bindings: Vec<Binding> = Vec::new();
     let mut services = Vec::new();
     for service in catalog.services.values().filter(|s| !s.consumes.is_empty()) {
-        let queue = service.name.clone();
-        let dlq = dead_letter_queue(&queue);
-        queues.push(Queue {
-            name: queue.clone(),
-            queue_type: defaults.queue_type,
-            // A message the broker itself dead-letters (rejected, over a delivery limit)
-            // lands in the same dead-letter queue.
-            dead_letter_exchange: Some(dlx.clone()),
-            dead_letter_routing_key: Some(queue.clone()),
-            message_ttl_ms: None,
-        });
+        let config = catalog.service(&service.name);
+        let queue = service_queue(catalog, &service.name);
+        let queue_type = config
+            .and_then(|c| c.queue_type)
+            .unwrap_or(defaults.queue_type);
+        let dlq = config
+            .and_then(|c| c.dead_letter_queue.clone())
+            .unwrap_or_else(|| dead_letter_queue(&queue));
+        let dlrk = config
+            .and_then(|c| c.dead_letter_routing_key.clone())
+            .unwrap_or_else(|| queue.clone());
+        let dl_binding = config
+            .and_then(|c| c.dead_letter_binding.clone())
+            .unwrap_or_else(|| dlrk.clone());
+        let arguments = config
+            .map(|c| c.queue_arguments.over(&defaults.queue_arguments))
+            .unwrap_or_else(|| defaults.queue_arguments.clone());
+        push_queue(
+            &mut queues,
+            Queue {
+                // A message the broker itself dead-letters (rejected, expired, over a
+                // delivery limit) lands in the same dead-letter queue.
+                dead_letter_exchange: Some(dlx.clone()),
+                dead_letter_routing_key: Some(dlrk.clone()),
+                message_ttl_ms: arguments.message_ttl_ms,
+                max_length: arguments.max_length,
+                max_length_bytes: arguments.max_length_bytes,
+                overflow: arguments.overflow,
+                delivery_limit: arguments.delivery_limit,
+                ..Queue::new(queue.clone(), queue_type)
+            },
+        );
         let retry_queues: Vec<RetryQueue> = delays
             .iter()
             .enumerate()
             .map(|(i, delay)| RetryQueue {
-                queue: retry_queue(&queue, i + 1),
+                queue: match r.delay {
+                    RetryDelay::Queue => retry_queue(&queue, i + 1),
+                    RetryDelay::Consumer => queue.clone(),
+                },
                 delay_ms: *delay,
+                delayed_by: r.delay,
             })
             .collect();
-        for rq in &retry_queues {
-            queues.push(Queue {
-                name: rq.queue.clone(),
-                // Expiry is only dependable on classic queues on every broker version.
-                queue_type: QueueType::Classic,
-                dead_letter_exchange: Some(String::new()),
-                dead_letter_routing_key: Some(queue.clone()),
-                message_ttl_ms: Some(rq.delay_ms),
-            });
+        for rq in retry_queues
+            .iter()
+            .filter(|rq| rq.delayed_by == RetryDelay::Queue)
+        {
+            push_queue(
+                &mut queues,
+                Queue {
+                    dead_letter_exchange: Some(String::new()),
+                    dead_letter_routing_key: Some(queue.clone()),
+                    message_ttl_ms: Some(rq.delay_ms),
+                    // Expiry is only dependable on classic queues on every broker version.
+                    ..Queue::new(rq.queue.clone(), QueueType::Classic)
+                },
+            );
         }
-        queues.push(Queue {
-            name: dlq.clone(),
-            queue_type: defaults.queue_type,
-            dead_letter_exchange: None,
-            dead_letter_routing_key: None,
-            message_ttl_ms: None,
-        });
-        bindings.push(Binding {
-            exchange: dlx.clone(),
-            queue: dlq.clone(),
-            routing_key: queue.clone(),
-        });
-        let mut keys = BTreeSet::new();
-        for message_type in &service.consumes {
-            if let Some(v) = catalog.version(message_type) {
-                keys.insert((v.exchange.clone(), v.routing_key.clone()));
-            }
-        }
-        for (exchange, routing_key) in keys {
-            bindings.push(Binding {
-                exchange,
-                queue: queue.clone(),
-                routing_key,
-            });
+        push_queue(&mut queues, Queue::new(dlq.clone(), queue_type));
+        push_binding(
+            &mut bindings,
+            Binding {
+                exchange: dlx.clone(),
+                queue: dlq.clone(),
+                routing_key: dl_binding,
+            },
+        );
+        for (exchange, routing_key) in service_bindings(catalog, service) {
+            push_binding(
+                &mut bindings,
+                Binding {
+                    exchange,
+                    queue: queue.clone(),
+                    routing_key,
+                },
+            );
         }
         services.push(ServiceQueue {
             service: service.name.clone(),
             queue,
             retry_queues,
             dead_letter_exchange: dlx.clone(),
-            dead_letter_routing_key: service.name.clone(),
+            dead_letter_routing_key: dlrk,
             dead_letter_queue: dlq,
             message_types: service.consumes.clone(),
         });
     }
+    let exchange_bindings = catalog
+        .config
+        .exchanges
+        .iter()
+        .flat_map(|(name, e)| {
+            e.sources.iter().map(move |src| {
+                let kind = catalog.exchange(&src.exchange).map(|s| s.kind);
+                ExchangeBinding {
+                    source: src.exchange.clone(),
+                    destination: name.clone(),
+                    routing_key: binding_key(src, kind),
+                }
+            })
+        })
+        .collect();
     Topology {
         exchanges,
         queues,
         bindings,
+        exchange_bindings,
         services,
+    }
+}
+
+/// The (exchange, binding key) pairs of a service's queue: its subscriptions, then the
+/// routing key of every consumed event version that no subscription already selects.
+pub fn service_bindings(catalog: &Catalog, service: &Service) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for sub in &service.subscriptions {
+        let pair = (sub.exchange.clone(), sub.binding_key.clone());
+        if !out.contains(&pair) {
+            out.push(pair);
+        }
+    }
+    let mut keys = BTreeSet::new();
+    for message_type in &service.consumes {
+        let Some(v) = catalog.version(message_type) else {
+            continue;
+        };
+        let covered = service.subscriptions.iter().any(|s| {
+            let kind = catalog.exchange(&s.exchange).map(|e| e.kind);
+            reaches(&catalog.config, &v.exchange, &v.routing_key, &s.exchange)
+                && selects(kind, &s.binding_key, &v.routing_key)
+        });
+        if !covered {
+            keys.insert((v.exchange.clone(), v.routing_key.clone()));
+        }
+    }
+    out.extend(keys);
+    out
+}
+
+/// Adds `queue` unless a queue of that name is already planned (services may share a
+/// dead-letter queue).
+fn push_queue(queues: &mut Vec<Queue>, queue: Queue) {
+    if !queues.iter().any(|q| q.name == queue.name) {
+        queues.push(queue);
+    }
+}
+
+fn push_binding(bindings: &mut Vec<Binding>, binding: Binding) {
+    if !bindings.contains(&binding) {
+        bindings.push(binding);
     }
 }

@@ -31,562 +31,816 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("accounting-service")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("accounting-service.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("accounting-service")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("accounting-service.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("accounting-service")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("accounting-service.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("accounting-service")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("accounting-service.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("analytics-service"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("analytics-service")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("analytics-service.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("analytics-service")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("analytics-service.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("analytics-service")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("analytics-service.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("analytics-service")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("analytics-service.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("cicd-monitor"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("cicd-monitor")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("cicd-monitor.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("cicd-monitor")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("cicd-monitor.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("cicd-monitor")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("cicd-monitor.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("cicd-monitor")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("cicd-monitor.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("connector-provisioning"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("connector-provisioning")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("connector-provisioning.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("connector-provisioning")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("connector-provisioning.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("connector-provisioning")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("connector-provisioning.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("connector-provisioning")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("connector-provisioning.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("crm-service"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("crm-service")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("crm-service.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("crm-service")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("crm-service.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("crm-service")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("crm-service.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("crm-service")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("crm-service.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("dashboard"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("dashboard")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("dashboard.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("dashboard")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("dashboard.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("dashboard")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("dashboard.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("dashboard")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("dashboard.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("delivery-service"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("delivery-service")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("delivery-service.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("delivery-service")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("delivery-service.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("delivery-service")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("delivery-service.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("delivery-service")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("delivery-service.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("hr-service"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("hr-service")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("hr-service.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("hr-service")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("hr-service.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("hr-service")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("hr-service.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("hr-service")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("hr-service.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("inventory-service"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("inventory-service")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("inventory-service.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("inventory-service")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("inventory-service.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("inventory-service")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("inventory-service.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("inventory-service")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("inventory-service.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("invoices-service"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("invoices-service")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("invoices-service.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("invoices-service")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("invoices-service.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("invoices-service")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("invoices-service.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("invoices-service")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("invoices-service.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("ml-classifier"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("ml-classifier")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("ml-classifier.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("ml-classifier")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("ml-classifier.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("ml-classifier")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("ml-classifier.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("ml-classifier")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("ml-classifier.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("notification-service"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("notification-service")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("notification-service.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("notification-service")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("notification-service.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("notification-service")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("notification-service.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("notification-service")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("notification-service.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("onboarding-service"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("onboarding-service")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("onboarding-service.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("onboarding-service")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("onboarding-service.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("onboarding-service")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("onboarding-service.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("onboarding-service")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("onboarding-service.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("orders-service"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("orders-service")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("orders-service.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("orders-service")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("orders-service.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("orders-service")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("orders-service.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("orders-service")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("orders-service.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("payment-service"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("payment-service")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("payment-service.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("payment-service")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("payment-service.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("payment-service")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("payment-service.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("payment-service")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("payment-service.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("procurement-service"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("procurement-service")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("procurement-service.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("procurement-service")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("procurement-service.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("procurement-service")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("procurement-service.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("procurement-service")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("procurement-service.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }, ::schemactl_runtime::topology::Queue { name :
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("project-management-service"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("project-management-service")),
-            message_ttl_ms : ::core::option::Option::None, },
+            message_ttl_ms : ::core::option::Option::None, max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("project-management-service.retry.1"), queue_type
             : ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("project-management-service")),
-            message_ttl_ms : ::core::option::Option::Some(100), },
+            message_ttl_ms : ::core::option::Option::Some(100), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("project-management-service.retry.2"), queue_type
             : ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("project-management-service")),
-            message_ttl_ms : ::core::option::Option::Some(500), },
+            message_ttl_ms : ::core::option::Option::Some(500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("project-management-service.retry.3"), queue_type
             : ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("project-management-service")),
-            message_ttl_ms : ::core::option::Option::Some(2500), },
+            message_ttl_ms : ::core::option::Option::Some(2500), max_length :
+            ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("project-management-service.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            }
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, }
         ],
         bindings: ::std::vec![
             ::schemactl_runtime::topology::Binding { exchange :
@@ -806,17 +1060,21 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("project-management-service"), routing_key :
             ::std::string::String::from("employee.hired.v1") }
         ],
+        exchange_bindings: ::std::vec![],
         services: ::std::vec![
             ::schemactl_runtime::topology::ServiceQueue { service :
             ::std::string::String::from("accounting-service"), queue :
             ::std::string::String::from("accounting-service"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("accounting-service.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("accounting-service.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("accounting-service.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("accounting-service.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("accounting-service.retry.3"), delay_ms : 2500
-            }], dead_letter_exchange : ::std::string::String::from("dead-letter"),
+            ::std::string::String::from("accounting-service.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
+            dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key : ::std::string::String::from("accounting-service"),
             dead_letter_queue : ::std::string::String::from("accounting-service.dlq"),
             message_types :
@@ -826,11 +1084,14 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("analytics-service"), queue :
             ::std::string::String::from("analytics-service"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("analytics-service.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("analytics-service.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("analytics-service.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("analytics-service.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("analytics-service.retry.3"), delay_ms : 2500 }],
+            ::std::string::String::from("analytics-service.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
             dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key : ::std::string::String::from("analytics-service"),
             dead_letter_queue : ::std::string::String::from("analytics-service.dlq"),
@@ -846,11 +1107,14 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("cicd-monitor"), queue :
             ::std::string::String::from("cicd-monitor"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("cicd-monitor.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("cicd-monitor.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("cicd-monitor.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("cicd-monitor.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("cicd-monitor.retry.3"), delay_ms : 2500 }],
+            ::std::string::String::from("cicd-monitor.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
             dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key : ::std::string::String::from("cicd-monitor"),
             dead_letter_queue : ::std::string::String::from("cicd-monitor.dlq"),
@@ -859,12 +1123,15 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("connector-provisioning"), queue :
             ::std::string::String::from("connector-provisioning"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("connector-provisioning.retry.1"), delay_ms : 100
-            }, ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("connector-provisioning.retry.2"), delay_ms : 500
-            }, ::schemactl_runtime::topology::RetryQueue { queue :
+            ::std::string::String::from("connector-provisioning.retry.1"), delay_ms :
+            100, delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
+            ::schemactl_runtime::topology::RetryQueue { queue :
+            ::std::string::String::from("connector-provisioning.retry.2"), delay_ms :
+            500, delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
+            ::schemactl_runtime::topology::RetryQueue { queue :
             ::std::string::String::from("connector-provisioning.retry.3"), delay_ms :
-            2500 }], dead_letter_exchange : ::std::string::String::from("dead-letter"),
+            2500, delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
+            dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key :
             ::std::string::String::from("connector-provisioning"), dead_letter_queue :
             ::std::string::String::from("connector-provisioning.dlq"), message_types :
@@ -873,11 +1140,14 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("crm-service"), queue :
             ::std::string::String::from("crm-service"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("crm-service.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("crm-service.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("crm-service.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("crm-service.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("crm-service.retry.3"), delay_ms : 2500 }],
+            ::std::string::String::from("crm-service.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
             dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key : ::std::string::String::from("crm-service"),
             dead_letter_queue : ::std::string::String::from("crm-service.dlq"),
@@ -886,15 +1156,18 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("dashboard"), queue :
             ::std::string::String::from("dashboard"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("dashboard.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("dashboard.retry.1"), delay_ms : 100, delayed_by
+            : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("dashboard.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("dashboard.retry.2"), delay_ms : 500, delayed_by
+            : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("dashboard.retry.3"), delay_ms : 2500 }],
-            dead_letter_exchange : ::std::string::String::from("dead-letter"),
-            dead_letter_routing_key : ::std::string::String::from("dashboard"),
-            dead_letter_queue : ::std::string::String::from("dashboard.dlq"),
-            message_types : ::std::vec![::std::string::String::from("TaskCompleted.v1"),
+            ::std::string::String::from("dashboard.retry.3"), delay_ms : 2500, delayed_by
+            : ::schemactl_runtime::topology::RetryDelay::Queue }], dead_letter_exchange :
+            ::std::string::String::from("dead-letter"), dead_letter_routing_key :
+            ::std::string::String::from("dashboard"), dead_letter_queue :
+            ::std::string::String::from("dashboard.dlq"), message_types :
+            ::std::vec![::std::string::String::from("TaskCompleted.v1"),
             ::std::string::String::from("TaskCreated.v1"),
             ::std::string::String::from("TaskFailed.v1"),
             ::std::string::String::from("TaskStarted.v1")], },
@@ -902,11 +1175,14 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("delivery-service"), queue :
             ::std::string::String::from("delivery-service"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("delivery-service.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("delivery-service.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("delivery-service.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("delivery-service.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("delivery-service.retry.3"), delay_ms : 2500 }],
+            ::std::string::String::from("delivery-service.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
             dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key : ::std::string::String::from("delivery-service"),
             dead_letter_queue : ::std::string::String::from("delivery-service.dlq"),
@@ -916,11 +1192,14 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("hr-service"), queue :
             ::std::string::String::from("hr-service"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("hr-service.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("hr-service.retry.1"), delay_ms : 100, delayed_by
+            : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("hr-service.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("hr-service.retry.2"), delay_ms : 500, delayed_by
+            : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("hr-service.retry.3"), delay_ms : 2500 }],
+            ::std::string::String::from("hr-service.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
             dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key : ::std::string::String::from("hr-service"),
             dead_letter_queue : ::std::string::String::from("hr-service.dlq"),
@@ -930,11 +1209,14 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("inventory-service"), queue :
             ::std::string::String::from("inventory-service"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("inventory-service.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("inventory-service.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("inventory-service.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("inventory-service.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("inventory-service.retry.3"), delay_ms : 2500 }],
+            ::std::string::String::from("inventory-service.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
             dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key : ::std::string::String::from("inventory-service"),
             dead_letter_queue : ::std::string::String::from("inventory-service.dlq"),
@@ -945,11 +1227,14 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("invoices-service"), queue :
             ::std::string::String::from("invoices-service"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("invoices-service.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("invoices-service.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("invoices-service.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("invoices-service.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("invoices-service.retry.3"), delay_ms : 2500 }],
+            ::std::string::String::from("invoices-service.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
             dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key : ::std::string::String::from("invoices-service"),
             dead_letter_queue : ::std::string::String::from("invoices-service.dlq"),
@@ -959,11 +1244,14 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("ml-classifier"), queue :
             ::std::string::String::from("ml-classifier"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("ml-classifier.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("ml-classifier.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("ml-classifier.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("ml-classifier.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("ml-classifier.retry.3"), delay_ms : 2500 }],
+            ::std::string::String::from("ml-classifier.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
             dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key : ::std::string::String::from("ml-classifier"),
             dead_letter_queue : ::std::string::String::from("ml-classifier.dlq"),
@@ -975,12 +1263,15 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("notification-service"), queue :
             ::std::string::String::from("notification-service"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("notification-service.retry.1"), delay_ms : 100
-            }, ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("notification-service.retry.2"), delay_ms : 500
-            }, ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("notification-service.retry.3"), delay_ms : 2500
-            }], dead_letter_exchange : ::std::string::String::from("dead-letter"),
+            ::std::string::String::from("notification-service.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
+            ::schemactl_runtime::topology::RetryQueue { queue :
+            ::std::string::String::from("notification-service.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
+            ::schemactl_runtime::topology::RetryQueue { queue :
+            ::std::string::String::from("notification-service.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
+            dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key :
             ::std::string::String::from("notification-service"), dead_letter_queue :
             ::std::string::String::from("notification-service.dlq"), message_types :
@@ -993,12 +1284,15 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("onboarding-service"), queue :
             ::std::string::String::from("onboarding-service"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("onboarding-service.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("onboarding-service.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("onboarding-service.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("onboarding-service.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("onboarding-service.retry.3"), delay_ms : 2500
-            }], dead_letter_exchange : ::std::string::String::from("dead-letter"),
+            ::std::string::String::from("onboarding-service.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
+            dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key : ::std::string::String::from("onboarding-service"),
             dead_letter_queue : ::std::string::String::from("onboarding-service.dlq"),
             message_types :
@@ -1009,11 +1303,14 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("orders-service"), queue :
             ::std::string::String::from("orders-service"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("orders-service.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("orders-service.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("orders-service.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("orders-service.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("orders-service.retry.3"), delay_ms : 2500 }],
+            ::std::string::String::from("orders-service.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
             dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key : ::std::string::String::from("orders-service"),
             dead_letter_queue : ::std::string::String::from("orders-service.dlq"),
@@ -1022,11 +1319,14 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("payment-service"), queue :
             ::std::string::String::from("payment-service"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("payment-service.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("payment-service.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("payment-service.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("payment-service.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("payment-service.retry.3"), delay_ms : 2500 }],
+            ::std::string::String::from("payment-service.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
             dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key : ::std::string::String::from("payment-service"),
             dead_letter_queue : ::std::string::String::from("payment-service.dlq"),
@@ -1035,12 +1335,15 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("procurement-service"), queue :
             ::std::string::String::from("procurement-service"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("procurement-service.retry.1"), delay_ms : 100 },
+            ::std::string::String::from("procurement-service.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("procurement-service.retry.2"), delay_ms : 500 },
+            ::std::string::String::from("procurement-service.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("procurement-service.retry.3"), delay_ms : 2500
-            }], dead_letter_exchange : ::std::string::String::from("dead-letter"),
+            ::std::string::String::from("procurement-service.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
+            dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key : ::std::string::String::from("procurement-service"),
             dead_letter_queue : ::std::string::String::from("procurement-service.dlq"),
             message_types : ::std::vec![::std::string::String::from("StockLow.v1")], },
@@ -1049,11 +1352,14 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("project-management-service"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
             ::std::string::String::from("project-management-service.retry.1"), delay_ms :
-            100 }, ::schemactl_runtime::topology::RetryQueue { queue :
+            100, delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
+            ::schemactl_runtime::topology::RetryQueue { queue :
             ::std::string::String::from("project-management-service.retry.2"), delay_ms :
-            500 }, ::schemactl_runtime::topology::RetryQueue { queue :
+            500, delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
+            ::schemactl_runtime::topology::RetryQueue { queue :
             ::std::string::String::from("project-management-service.retry.3"), delay_ms :
-            2500 }], dead_letter_exchange : ::std::string::String::from("dead-letter"),
+            2500, delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
+            dead_letter_exchange : ::std::string::String::from("dead-letter"),
             dead_letter_routing_key :
             ::std::string::String::from("project-management-service"), dead_letter_queue
             : ::std::string::String::from("project-management-service.dlq"),

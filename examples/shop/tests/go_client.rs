@@ -8,7 +8,6 @@
 //! mode over them, since no module proxy is reachable. Without them the test fails saying so.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lapin::{Connection, ConnectionProperties};
@@ -22,49 +21,10 @@ use shop_events::orders::OrderCreatedV1;
 use shop_events::producers::OmsServicePublisher;
 use tokio::sync::mpsc;
 
+mod common;
+use common::{amqp_url, delete_topologies, go_program, run_go};
+
 const COUNT: usize = 3;
-
-fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
-
-/// Builds the Go client once per test binary run.
-fn go_client() -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shopclient");
-    let status = std::process::Command::new("go")
-        .args(["build", "-o"])
-        .arg(&out)
-        .arg("shopclient")
-        .env("GO111MODULE", "off")
-        .env(
-            "GOPATH",
-            format!("{}:/usr/share/gocode", repo.join("tests/go").display()),
-        )
-        .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"))
-        .status()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `go` ({e}): install golang-go, golang-github-rabbitmq-amqp091-go-dev and golang-github-google-uuid-dev (.ci/run does)")
-        });
-    assert!(
-        status.success(),
-        "the Go client does not build: are golang-github-rabbitmq-amqp091-go-dev and golang-github-google-uuid-dev installed?"
-    );
-    out
-}
-
-async fn run_go(client: &Path, args: &[&str]) -> Value {
-    let out = tokio::process::Command::new(client)
-        .args(args)
-        .output()
-        .await
-        .expect("the Go client runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let value: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("Go client output: {e}: {stdout}"));
-    assert!(out.status.success(), "Go client {args:?}: {value}");
-    value
-}
 
 /// The shop's topology under a prefix unique to the test; deleted when it drops, whether the
 /// test passed or not.
@@ -97,28 +57,7 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let topology = self.topology.clone();
-        // Drop cannot await: delete on a runtime of its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let Ok(conn) =
-                    Connection::connect(&amqp_url(), ConnectionProperties::default()).await
-                else {
-                    return;
-                };
-                if let Ok(channel) = conn.create_channel().await {
-                    if let Err(e) = topology.delete(&channel).await {
-                        eprintln!("cleanup: {e}");
-                    }
-                }
-                let _ = conn.close(200, "cleanup".into()).await;
-            });
-        })
-        .join();
+        delete_topologies(vec![self.topology.clone()]);
     }
 }
 
@@ -171,7 +110,7 @@ impl EventHandler for Record {
 
 #[tokio::test]
 async fn the_shops_go_code_and_schemactl_understand_each_other() {
-    let client = go_client();
+    let client = go_program("shopclient");
     let sandbox = Sandbox::new("go").await;
     let url = amqp_url();
     let example: Value = serde_json::from_str(OrderCreatedV1::EXAMPLES[0]).unwrap();
@@ -226,7 +165,12 @@ async fn the_shops_go_code_and_schemactl_understand_each_other() {
 
     // schemactl → Go: the analytics service's queue, which no schemactl consumer reads here
     // (emptied first: it also received what the Go publisher sent above).
-    let queue = format!("{}analytics-service", sandbox.prefix);
+    let queue = sandbox
+        .topology
+        .service("analytics-service")
+        .expect("the analytics service consumes")
+        .queue
+        .clone();
     let channel = sandbox.connection.create_channel().await.unwrap();
     channel
         .queue_purge(queue.as_str().into(), Default::default())

@@ -378,7 +378,9 @@ pub async fn start<D: Dispatch>(
     let counters = Arc::new(Counters::default());
     Counters::bump(&counters.sessions);
     let state = Arc::new(StateCell::consuming(session.id));
+    let (shutdown, signal) = watch::channel(false);
     let shared = Arc::new(Shared {
+        stopping: signal.clone(),
         dispatcher,
         wire,
         prefix: config.prefix.clone(),
@@ -389,7 +391,6 @@ pub async fn start<D: Dispatch>(
         publisher,
         counters: counters.clone(),
     });
-    let (shutdown, signal) = watch::channel(false);
     let queue = shared.route.queue.clone();
     let task = tokio::spawn(run(shared, session, target, state.clone(), config, signal));
     Ok(ConsumerHandle {
@@ -413,6 +414,8 @@ struct Shared<D> {
     idempotency: Option<Arc<dyn IdempotencyStore>>,
     publisher: Publisher,
     counters: Arc<Counters>,
+    /// `true` once a shutdown is requested (ends retry delays the consumer holds).
+    stopping: watch::Receiver<bool>,
 }
 
 /// Longest wait for an ack or nack to be written. One that fails or times out leaves the

@@ -11,6 +11,7 @@ use crate::envelope::DeliveryInfo;
 use crate::error::{DispatchError, Rejection};
 use crate::idempotency::Claim;
 use crate::telemetry;
+use crate::topology::RetryDelay;
 use crate::trace::{TraceContext, TRACEPARENT_HEADER};
 use crate::validate::first_error;
 use crate::wire::{self, long, Outgoing};
@@ -258,6 +259,15 @@ impl<D: Dispatch> Step<'_, D> {
                 .dead_letter("retries-exhausted", error, message_type)
                 .await;
         };
+        if step.delayed_by == RetryDelay::Consumer {
+            // Hold the delivery for the delay; on shutdown give it back at once, attempt
+            // unchanged.
+            let mut stopping = self.shared.stopping.clone();
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(step.delay_ms)) => {}
+                _ = stopping.wait_for(|stop| *stop) => return Settle::Requeue,
+            }
+        }
         let headers = [
             (
                 wire::ATTEMPT_HEADER,

@@ -2,9 +2,11 @@
 //! its bindings, per-queue retry queues and dead-letter queues.
 //!
 //! The data types here are plain values (computed by `schemactl-codegen` from the catalog and
-//! emitted as a constructor in the generated `topology` module); [`Topology::declare`] (feature
-//! `amqp`) declares them on a broker and [`Topology::rabbitmq_definitions`] exports them as a
-//! definitions file for `rabbitmqctl import_definitions`.
+//! emitted as a constructor in the generated `topology` module). With the `amqp` feature,
+//! [`Topology::declare`] creates them on a broker, [`Topology::verify`] compares a running
+//! broker with them without changing it, and [`Topology::adopt`] creates only what is missing
+//! (see [`DeclareMode`]); [`Topology::rabbitmq_definitions`] exports them as a definitions
+//! file for `rabbitmqctl import_definitions`.
 //!
 //! Retries go through the default exchange: a failed message is published to
 //! `<queue>.retry.<n>`, whose `x-message-ttl` is the n-th backoff delay and whose dead-letter
@@ -89,8 +91,58 @@ pub struct Queue {
     pub dead_letter_exchange: Option<String>,
     /// `x-dead-letter-routing-key`.
     pub dead_letter_routing_key: Option<String>,
-    /// `x-message-ttl` in milliseconds (retry queues).
+    /// `x-message-ttl` in milliseconds (retry queues, or a queue whose messages expire).
     pub message_ttl_ms: Option<u64>,
+    /// `x-max-length`: the most messages the queue holds.
+    pub max_length: Option<u64>,
+    /// `x-max-length-bytes`: the most message body bytes the queue holds.
+    pub max_length_bytes: Option<u64>,
+    /// `x-overflow`: what happens when a length limit is reached.
+    pub overflow: Option<Overflow>,
+    /// `x-delivery-limit` (quorum queues): deliveries before the broker dead-letters a message.
+    pub delivery_limit: Option<u64>,
+}
+
+/// What a queue does when it is full (`x-overflow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overflow {
+    /// Drop (or dead-letter) the oldest messages.
+    DropHead,
+    /// Refuse new messages (publishers with confirms get a nack).
+    RejectPublish,
+    /// Refuse new messages and dead-letter them.
+    RejectPublishDlx,
+}
+
+impl Overflow {
+    /// The value of the `x-overflow` argument.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overflow::DropHead => "drop-head",
+            Overflow::RejectPublish => "reject-publish",
+            Overflow::RejectPublishDlx => "reject-publish-dlx",
+        }
+    }
+}
+
+/// The value of a queue argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgumentValue {
+    /// A string (`x-queue-type`, `x-dead-letter-exchange`, …).
+    Text(String),
+    /// An integer (`x-message-ttl`, `x-max-length`, …).
+    Integer(i64),
+}
+
+impl ArgumentValue {
+    /// The value as JSON, as the management API and definitions files write it.
+    pub fn to_json(&self) -> Value {
+        match self {
+            ArgumentValue::Text(s) => json!(s),
+            ArgumentValue::Integer(i) => json!(i),
+        }
+    }
 }
 
 /// A binding of a queue to an exchange.
@@ -101,6 +153,18 @@ pub struct Binding {
     /// Destination queue.
     pub queue: String,
     /// Binding key (ignored by fanout exchanges).
+    pub routing_key: String,
+}
+
+/// A binding of an exchange to another: messages `source` routes with `routing_key` also go
+/// to `destination` (an exchange that gathers the events of several others, say).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeBinding {
+    /// The exchange messages come from.
+    pub source: String,
+    /// The exchange they also go to.
+    pub destination: String,
+    /// Binding key (`#` for everything a topic exchange routes).
     pub routing_key: String,
 }
 
@@ -135,10 +199,30 @@ impl ServiceQueue {
 /// One delay step of a queue's retry ladder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryQueue {
-    /// Queue name, `<queue>.retry.<n>`.
+    /// Where the message goes for this retry: `<queue>.retry.<n>` when the broker holds it
+    /// for the delay, the main queue itself when the consumer does.
     pub queue: String,
     /// Delay before the message returns to the main queue, in milliseconds.
     pub delay_ms: u64,
+    /// Who holds the message for the delay.
+    #[serde(default)]
+    pub delayed_by: RetryDelay,
+}
+
+/// Who holds a message that waits for its next attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetryDelay {
+    /// A retry queue per step, whose `x-message-ttl` returns the message to the main queue
+    /// (survives consumer restarts; adds queues to the topology).
+    #[default]
+    Queue,
+    /// The consumer: it keeps the delivery unacknowledged for the delay, then re-publishes it
+    /// to its own queue with the next attempt number and acknowledges the original once the
+    /// copy is confirmed (no extra queues: how platforms that retry in code do it; a
+    /// waiting message holds one prefetch slot, and is redelivered at once, attempt
+    /// unchanged, if the consumer stops while it waits).
+    Consumer,
 }
 
 /// The exchanges, queues and bindings of a catalog.
@@ -148,8 +232,11 @@ pub struct Topology {
     pub exchanges: Vec<Exchange>,
     /// Queues, by name.
     pub queues: Vec<Queue>,
-    /// Bindings.
+    /// Bindings of queues to exchanges.
     pub bindings: Vec<Binding>,
+    /// Bindings of exchanges to exchanges.
+    #[serde(default)]
+    pub exchange_bindings: Vec<ExchangeBinding>,
     /// The consuming services' queues, by service.
     pub services: Vec<ServiceQueue>,
 }
@@ -197,6 +284,15 @@ impl Topology {
                     routing_key: b.routing_key.clone(),
                 })
                 .collect(),
+            exchange_bindings: self
+                .exchange_bindings
+                .iter()
+                .map(|b| ExchangeBinding {
+                    source: p(&b.source),
+                    destination: p(&b.destination),
+                    routing_key: b.routing_key.clone(),
+                })
+                .collect(),
             services: self
                 .services
                 .iter()
@@ -207,7 +303,7 @@ impl Topology {
                         .iter()
                         .map(|r| RetryQueue {
                             queue: p(&r.queue),
-                            delay_ms: r.delay_ms,
+                            ..r.clone()
                         })
                         .collect(),
                     dead_letter_exchange: p(&s.dead_letter_exchange),
@@ -263,26 +359,67 @@ impl Topology {
                     "arguments": {}
                 })
             })
+            .chain(self.exchange_bindings.iter().map(|b| {
+                json!({
+                    "source": b.source,
+                    "vhost": vhost,
+                    "destination": b.destination,
+                    "destination_type": "exchange",
+                    "routing_key": b.routing_key,
+                    "arguments": {}
+                })
+            }))
             .collect();
         json!({ "exchanges": exchanges, "queues": queues, "bindings": bindings })
     }
 }
 
 impl Queue {
+    /// A queue of type `queue_type` with no other arguments.
+    pub fn new(name: impl Into<String>, queue_type: QueueType) -> Queue {
+        Queue {
+            name: name.into(),
+            queue_type,
+            dead_letter_exchange: None,
+            dead_letter_routing_key: None,
+            message_ttl_ms: None,
+            max_length: None,
+            max_length_bytes: None,
+            overflow: None,
+            delivery_limit: None,
+        }
+    }
+
+    /// The queue's `x-` arguments, in a stable order.
+    pub fn arguments(&self) -> Vec<(&'static str, ArgumentValue)> {
+        let text = |s: &str| ArgumentValue::Text(s.to_owned());
+        let int = |n: u64| ArgumentValue::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+        let mut args = vec![("x-queue-type", text(self.queue_type.as_str()))];
+        let optional = [
+            (
+                "x-dead-letter-exchange",
+                self.dead_letter_exchange.as_deref().map(text),
+            ),
+            (
+                "x-dead-letter-routing-key",
+                self.dead_letter_routing_key.as_deref().map(text),
+            ),
+            ("x-message-ttl", self.message_ttl_ms.map(int)),
+            ("x-max-length", self.max_length.map(int)),
+            ("x-max-length-bytes", self.max_length_bytes.map(int)),
+            ("x-overflow", self.overflow.map(|o| text(o.as_str()))),
+            ("x-delivery-limit", self.delivery_limit.map(int)),
+        ];
+        args.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+        args
+    }
+
     /// The queue's `x-` arguments as JSON, in a stable order.
     pub fn arguments_json(&self) -> serde_json::Map<String, Value> {
-        let mut args = serde_json::Map::new();
-        args.insert("x-queue-type".into(), json!(self.queue_type.as_str()));
-        if let Some(dlx) = &self.dead_letter_exchange {
-            args.insert("x-dead-letter-exchange".into(), json!(dlx));
-        }
-        if let Some(key) = &self.dead_letter_routing_key {
-            args.insert("x-dead-letter-routing-key".into(), json!(key));
-        }
-        if let Some(ttl) = self.message_ttl_ms {
-            args.insert("x-message-ttl".into(), json!(ttl));
-        }
-        args
+        self.arguments()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_json()))
+            .collect()
     }
 }
 
@@ -308,146 +445,14 @@ pub fn retry_delays(max_attempts: u32, initial_ms: u64, max_ms: u64, multiplier:
     delays
 }
 
-/// A declaration the broker refused (say, a queue that exists with other arguments).
 #[cfg(feature = "amqp")]
-#[derive(Debug, thiserror::Error)]
-#[error("cannot declare {what}: {source}; if it exists with other settings, delete it or align catalog.toml")]
-pub struct DeclareError {
-    /// What was being declared.
-    pub what: String,
-    /// The client error.
-    pub source: lapin::Error,
-}
-
+mod declare;
+#[cfg(feature = "management")]
+pub mod management;
 #[cfg(feature = "amqp")]
-mod declare {
-    use lapin::options::{
-        ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-        QueueDeleteOptions,
-    };
-    use lapin::types::{AMQPValue, FieldTable, ShortString};
-    use lapin::Channel;
-
-    use super::*;
-
-    fn name(kind: &str, name: &str) -> Result<ShortString, DeclareError> {
-        crate::wire::short("name", name).map_err(|e| DeclareError {
-            what: format!("{kind} `{name}`"),
-            source: lapin::ErrorKind::IOError(std::sync::Arc::new(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                e.to_string(),
-            )))
-            .into(),
-        })
-    }
-
-    fn arguments(queue: &Queue) -> FieldTable {
-        let mut args = FieldTable::default();
-        let text = |s: &str| AMQPValue::LongString(s.into());
-        args.insert("x-queue-type".into(), text(queue.queue_type.as_str()));
-        if let Some(dlx) = &queue.dead_letter_exchange {
-            args.insert("x-dead-letter-exchange".into(), text(dlx));
-        }
-        if let Some(key) = &queue.dead_letter_routing_key {
-            args.insert("x-dead-letter-routing-key".into(), text(key));
-        }
-        if let Some(ttl) = queue.message_ttl_ms {
-            let ttl = i64::try_from(ttl).unwrap_or(i64::MAX);
-            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
-        }
-        args
-    }
-
-    fn kind(kind: ExchangeKind) -> lapin::ExchangeKind {
-        match kind {
-            ExchangeKind::Topic => lapin::ExchangeKind::Topic,
-            ExchangeKind::Fanout => lapin::ExchangeKind::Fanout,
-            ExchangeKind::Direct => lapin::ExchangeKind::Direct,
-            ExchangeKind::Headers => lapin::ExchangeKind::Headers,
-        }
-    }
-
-    impl Topology {
-        /// Declares every exchange, queue and binding on `channel`. Declaring what exists
-        /// with the same settings is a no-op, so this is safe at every start.
-        pub async fn declare(&self, channel: &Channel) -> Result<(), DeclareError> {
-            for e in &self.exchanges {
-                let options = ExchangeDeclareOptions {
-                    durable: e.durable,
-                    ..ExchangeDeclareOptions::default()
-                };
-                channel
-                    .exchange_declare(
-                        name("exchange", &e.name)?,
-                        kind(e.kind),
-                        options,
-                        FieldTable::default(),
-                    )
-                    .await
-                    .map_err(|source| DeclareError {
-                        what: format!("{} exchange `{}`", e.kind.as_str(), e.name),
-                        source,
-                    })?;
-            }
-            for q in &self.queues {
-                channel
-                    .queue_declare(
-                        name("queue", &q.name)?,
-                        QueueDeclareOptions::durable(),
-                        arguments(q),
-                    )
-                    .await
-                    .map_err(|source| DeclareError {
-                        what: format!("queue `{}`", q.name),
-                        source,
-                    })?;
-            }
-            for b in &self.bindings {
-                channel
-                    .queue_bind(
-                        name("queue", &b.queue)?,
-                        name("exchange", &b.exchange)?,
-                        name("routing key", &b.routing_key)?,
-                        QueueBindOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await
-                    .map_err(|source| DeclareError {
-                        what: format!(
-                            "binding of queue `{}` to exchange `{}` with key `{}`",
-                            b.queue, b.exchange, b.routing_key
-                        ),
-                        source,
-                    })?;
-            }
-            Ok(())
-        }
-
-        /// Deletes every queue and exchange of the topology (for tests and teardown; the
-        /// messages in the queues are lost).
-        pub async fn delete(&self, channel: &Channel) -> Result<(), DeclareError> {
-            for q in &self.queues {
-                channel
-                    .queue_delete(name("queue", &q.name)?, QueueDeleteOptions::default())
-                    .await
-                    .map_err(|source| DeclareError {
-                        what: format!("deletion of queue `{}`", q.name),
-                        source,
-                    })?;
-            }
-            for e in &self.exchanges {
-                channel
-                    .exchange_delete(name("exchange", &e.name)?, ExchangeDeleteOptions::default())
-                    .await
-                    .map_err(|source| DeclareError {
-                        what: format!("deletion of exchange `{}`", e.name),
-                        source,
-                    })?;
-            }
-            Ok(())
-        }
-    }
-}
+pub use declare::{
+    compare, DeclareError, DeclareMode, Finding, Object, Observed, Report, VerifyOptions,
+};
 
 #[cfg(test)]
 mod tests {
@@ -470,17 +475,17 @@ mod tests {
                 durable: true,
             }],
             queues: vec![Queue {
-                name: "svc.retry.1".into(),
-                queue_type: QueueType::Classic,
                 dead_letter_exchange: Some(String::new()),
                 dead_letter_routing_key: Some("svc".into()),
                 message_ttl_ms: Some(100),
+                ..Queue::new("svc.retry.1", QueueType::Classic)
             }],
             bindings: vec![Binding {
                 exchange: "orders".into(),
                 queue: "svc".into(),
                 routing_key: "order.created".into(),
             }],
+            exchange_bindings: vec![],
             services: vec![],
         };
         let p = t.with_prefix("t1.");

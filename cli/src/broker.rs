@@ -1,0 +1,156 @@
+//! `schemactl topology --verify | --adopt | --declare AMQP_URL`: the catalog's topology
+//! against a running broker.
+
+use std::time::Duration;
+
+use lapin::{Connection, ConnectionProperties};
+use schemactl_codegen::Catalog;
+use schemactl_runtime::topology::management::ManagementApi;
+use schemactl_runtime::topology::{Finding, VerifyOptions};
+
+use crate::Status;
+
+/// What to do with the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Compare, change nothing.
+    Verify,
+    /// Create what is missing.
+    Adopt,
+    /// Declare everything.
+    Create,
+}
+
+/// Where the management API is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Management {
+    /// Port 15672 of the AMQP host, with the AMQP credentials.
+    Beside,
+    /// At this address.
+    At(String),
+    /// Not used.
+    Off,
+}
+
+/// Longest wait for the broker to accept the connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Runs `mode` against the broker at `url`; prints the report.
+pub fn run(
+    catalog: &Catalog,
+    mode: Mode,
+    url: &str,
+    management: Management,
+    prefix: &str,
+) -> Status {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Status::Failed;
+        }
+    };
+    runtime.block_on(run_async(catalog, mode, url, management, prefix))
+}
+
+async fn run_async(
+    catalog: &Catalog,
+    mode: Mode,
+    url: &str,
+    management: Management,
+    prefix: &str,
+) -> Status {
+    let topology = schemactl_codegen::topology::plan(catalog).with_prefix(prefix);
+    let shown = schemactl_runtime::error::redact_url(url);
+    let connect = Connection::connect(url, ConnectionProperties::default());
+    let connection = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            eprintln!("error: cannot connect to {shown}: {e}");
+            eprintln!("help: check the host, port, credentials and virtual host of the URL");
+            return Status::BadInput;
+        }
+        Err(_) => {
+            eprintln!("error: {shown} did not accept a connection within {CONNECT_TIMEOUT:?}");
+            return Status::BadInput;
+        }
+    };
+    let api = match management {
+        Management::Off => Ok(None),
+        Management::Beside => ManagementApi::beside(url).map(Some),
+        Management::At(address) => {
+            let vhost = url
+                .parse::<lapin::uri::AMQPUri>()
+                .map(|u| u.vhost)
+                .unwrap_or_else(|_| "/".to_owned());
+            ManagementApi::new(&address, &vhost).map(Some)
+        }
+    };
+    let api = match api {
+        Ok(api) => api,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Status::BadInput;
+        }
+    };
+    let options = VerifyOptions { management: api };
+    let status = match mode {
+        Mode::Create => {
+            let declared = async {
+                let channel = connection
+                    .create_channel()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                topology.declare(&channel).await.map_err(|e| e.to_string())
+            };
+            match declared.await {
+                Ok(()) => {
+                    println!(
+                        "declared {} exchanges, {} queues and {} bindings on {shown}",
+                        topology.exchanges.len(),
+                        topology.queues.len(),
+                        topology.bindings.len()
+                    );
+                    Status::Ok
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Status::Failed
+                }
+            }
+        }
+        Mode::Verify | Mode::Adopt => {
+            let report = if mode == Mode::Verify {
+                topology.verify(&connection, &options).await
+            } else {
+                topology.adopt(&connection, &options).await
+            };
+            match report {
+                Ok(report) => {
+                    println!("{report}");
+                    let unchecked = report
+                        .findings
+                        .iter()
+                        .filter(|f| matches!(f, Finding::Unchecked { .. }))
+                        .count();
+                    if unchecked > 0 {
+                        eprintln!("warning: {unchecked} object(s) could not be checked");
+                    }
+                    match mode {
+                        Mode::Verify if !report.matches() => Status::Failed,
+                        _ => Status::Ok,
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Status::Failed
+                }
+            }
+        }
+    };
+    let _ = connection.close(200, "done".into()).await;
+    status
+}
