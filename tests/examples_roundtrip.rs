@@ -67,7 +67,13 @@ fn constants_match_the_catalog() {
     assert_eq!(deprecated, [true, false]);
     assert_eq!(
         <schemactl_catalog::project::ProjectTaskCompletedV1 as Event>::ROUTING_KEY,
-        "task.completed.v1"
+        "task.completed"
+    );
+    // The Collector and onboarding platforms route on bare event names.
+    assert_eq!(routing_keys::ORDER_CREATED_V1, "order.created");
+    assert_eq!(
+        routing_keys::ONBOARDING_STEP_STARTED_V1,
+        "onboarding.step.started"
     );
 }
 

@@ -3,7 +3,8 @@
 //! CloudEvents (binary, `cloudEvents:` prefix) reach schemactl's typed handlers; what
 //! schemactl publishes in the Collector's and the standard dialect is read by amqplib
 //! consumers that check every envelope field and validate the payload with ajv in strict mode
-//! against the exported schema (`generated/schemas/`).
+//! against the exported schema (`generated/schemas/`). The Collector's side publishes on, and
+//! binds a queue of its own with, the bare event type its services use (`order.created`).
 //!
 //! Needs Node.js and `npm ci --prefix tests/node` (`.ci/run` does both); without them the
 //! test fails saying so.
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{amqp_url, example, receive, Recorder, Sandbox};
+use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
 use schemactl_catalog::consumers::{AnalyticsService, InventoryService, NotificationService};
 use schemactl_catalog::order::OrderCreatedV1;
 use schemactl_catalog::producers::{OrdersServicePublisher, UserServicePublisher};
@@ -23,6 +26,10 @@ use schemactl_runtime::{Event, PublishContext, Uniform};
 use serde_json::Value;
 
 const COUNT: usize = 3;
+
+/// The routing key the Collector's services publish `order.created` on and bind their queues
+/// with (seed 001's integration table).
+const COLLECTOR_ORDER_CREATED: &str = "order.created";
 
 fn manifest() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -103,10 +110,13 @@ async fn node_publishers_reach_schemactl_typed_handlers() {
             strings(&node("publish.mjs", &args).await["published"])
         }
     };
+    // The Collector's services publish on the bare event type (seed 001), which is the
+    // catalog's routing key.
+    assert_eq!(OrderCreatedV1::ROUTING_KEY, COLLECTOR_ORDER_CREATED);
     let collector = publish(
         "collector",
         format!("{}{}", sandbox.prefix, OrderCreatedV1::EXCHANGE),
-        OrderCreatedV1::ROUTING_KEY,
+        COLLECTOR_ORDER_CREATED,
         OrderCreatedV1::WIRE_TYPE,
         example_file::<OrderCreatedV1>(&files),
     )
@@ -175,6 +185,33 @@ async fn node_consumers_read_what_schemactl_publishes() {
             .await
             .unwrap(),
     );
+    // A Collector service's own queue, bound as the Collector's services bind: on the bare
+    // event type. It expires a minute after it is last used, should the test fail before
+    // deleting it.
+    let collector_queue = format!("{}collector-inventory", sandbox.prefix);
+    let mut expires = FieldTable::default();
+    expires.insert("x-expires".into(), AMQPValue::LongInt(60_000));
+    sandbox
+        .channel
+        .queue_declare(
+            collector_queue.as_str().into(),
+            QueueDeclareOptions::durable(),
+            expires,
+        )
+        .await
+        .unwrap();
+    let exchange = format!("{}{}", sandbox.prefix, OrderCreatedV1::EXCHANGE);
+    sandbox
+        .channel
+        .queue_bind(
+            collector_queue.as_str().into(),
+            exchange.as_str().into(),
+            COLLECTOR_ORDER_CREATED.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
     let ctx = |i: usize| {
         PublishContext::new()
             .tenant_id("tenant-123")
@@ -192,21 +229,26 @@ async fn node_consumers_read_what_schemactl_publishes() {
     }
     let schemas = manifest().join("generated/schemas");
     let count = COUNT.to_string();
-    for (dialect, service, schema, wire_type) in [
+    for (dialect, queue, schema, wire_type) in [
         (
             "collector",
-            "inventory-service",
+            collector_queue.clone(),
+            "order/OrderCreated.v1.json",
+            OrderCreatedV1::WIRE_TYPE,
+        ),
+        (
+            "collector",
+            sandbox.queue("inventory-service"),
             "order/OrderCreated.v1.json",
             OrderCreatedV1::WIRE_TYPE,
         ),
         (
             "standard",
-            "notification-service",
+            sandbox.queue("notification-service"),
             "user/UserEmailVerified.v1.json",
             UserEmailVerifiedV1::WIRE_TYPE,
         ),
     ] {
-        let queue = sandbox.queue(service);
         let schema = schemas.join(schema).to_string_lossy().into_owned();
         let report = node(
             "consume.mjs",
@@ -232,4 +274,9 @@ async fn node_consumers_read_what_schemactl_publishes() {
             .iter()
             .all(|m| m["tenantId"] == "tenant-123"));
     }
+    sandbox
+        .channel
+        .queue_delete(collector_queue.as_str().into(), Default::default())
+        .await
+        .unwrap();
 }

@@ -575,23 +575,9 @@ fn summary(catalog: &Catalog, topology: &schemactl_runtime::Topology, prefix: &s
             sq.dead_letter_queue, sq.dead_letter_routing_key, sq.dead_letter_exchange
         );
         for b in topology.bindings.iter().filter(|b| b.queue == sq.queue) {
-            let selected: Vec<&str> = catalog
-                .versions()
-                .filter(|v| {
-                    let exchange = b.exchange.strip_prefix(prefix).unwrap_or(&b.exchange);
-                    schemactl_codegen::model::reaches(
-                        &catalog.config,
-                        &v.exchange,
-                        &v.routing_key,
-                        exchange,
-                    ) && schemactl_codegen::model::selects(
-                        catalog.exchange(exchange).map(|e| e.kind),
-                        &b.routing_key,
-                        &v.routing_key,
-                    )
-                })
-                .map(|v| v.message_type.as_str())
-                .collect();
+            let exchange = b.exchange.strip_prefix(prefix).unwrap_or(&b.exchange);
+            let selected =
+                schemactl_codegen::topology::selected_by(catalog, exchange, &b.routing_key);
             let _ = writeln!(
                 text,
                 "  bound to {} `{}`: {}",

@@ -72,6 +72,12 @@ pub struct ExchangeConfig {
     /// The dialect its events travel in (default: `[defaults] dialect`).
     #[serde(default)]
     pub dialect: Option<String>,
+    /// How the routing keys of its events are written when `x-event` names none: a template
+    /// over `{key}` (`order.created`), `{version}` (`1`) and `{name}` (`OrderCreated`).
+    /// Default `{key}.v{version}`; `{key}` for platforms that route on the bare event name
+    /// (a breaking change then needs its own routing key, or exchange, for v2).
+    #[serde(default)]
+    pub routing_key: Option<String>,
     /// Exchanges whose messages this one also receives, through exchange-to-exchange
     /// bindings: `[{ exchange = "orders" }]` (everything), or with a `pattern`.
     #[serde(default)]

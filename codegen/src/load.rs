@@ -964,17 +964,27 @@ impl Loader {
                 String::new()
             }
         };
-        let routing_key = x_event
-            .routing_key
-            .clone()
-            .unwrap_or_else(|| default_routing_key(&name, version));
+        let template = config
+            .exchanges
+            .get(&exchange)
+            .and_then(|e| e.routing_key.as_deref())
+            .filter(|_| x_event.routing_key.is_none());
+        let routing_key = match (&x_event.routing_key, template) {
+            (Some(key), _) => key.clone(),
+            (None, Some(template)) => crate::model::routing_key_from(template, &name, version),
+            (None, None) => default_routing_key(&name, version),
+        };
         if !valid_routing_key(&routing_key) {
+            let origin = match template {
+                Some(t) => format!(" (from exchange `{exchange}`'s routing_key template `{t}`; its placeholders are {{key}}, {{version}} and {{name}})"),
+                None => String::new(),
+            };
             self.diags.push(
                 Diagnostic::new(
                     Rule::RoutingKeySyntax,
                     path,
                     "/x-event/routingKey",
-                    format!("routing key `{routing_key}` is not dot-separated words of [a-z0-9_-] (no wildcards, ≤ 255 bytes)"),
+                    format!("routing key `{routing_key}` is not dot-separated words of [a-z0-9_-] (no wildcards, ≤ 255 bytes){origin}"),
                 )
                 .help(format!("e.g. \"{}\"", default_routing_key(&name, version))),
             );
@@ -1274,7 +1284,7 @@ impl Loader {
                             first.path.display()
                         ),
                     )
-                    .help("give each event version its own routing key (the default includes the version)"),
+                    .help("give each event version its own routing key: set `routingKey` in the new version's x-event (e.g. `<key>.v2`), or publish it on a new exchange (on exchanges whose routing_key template has no {version}, v2 cannot share v1's key)"),
                 );
             } else {
                 seen.insert((v.exchange.as_str(), v.routing_key.as_str()), v);

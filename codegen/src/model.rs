@@ -498,7 +498,16 @@ impl EventVersion {
 
 /// `UserRegistered` v1 → `user.registered.v1`.
 pub fn default_routing_key(name: &str, version: u32) -> String {
-    format!("{}.v{version}", name.to_snake_case().replace('_', "."))
+    routing_key_from("{key}.v{version}", name, version)
+}
+
+/// The routing key of event `name` version `version` written by an exchange's `routing_key`
+/// template over `{key}` (`order.created`), `{version}` and `{name}` (`OrderCreated`).
+pub fn routing_key_from(template: &str, name: &str, version: u32) -> String {
+    template
+        .replace("{key}", &name.to_snake_case().replace('_', "."))
+        .replace("{version}", &version.to_string())
+        .replace("{name}", name)
 }
 
 /// Whether `key` is dot-separated words of `[a-z0-9_-]` (no wildcards), at most 255 bytes.

@@ -126,6 +126,7 @@ pub fn consumers(catalog: &Catalog) -> TokenStream {
         let ty = format_ident!("{}", s.rust.type_name);
         let handler = format_ident!("{}", s.rust.handler());
         let name = &s.name;
+        let queue = crate::topology::service_queue(catalog, &s.name);
         let handled = versions(catalog, &s.consumes);
         let trait_doc = service_doc(s, "Handles the events consumed by");
         let methods = handled.iter().map(|v| {
@@ -190,7 +191,7 @@ pub fn consumers(catalog: &Catalog) -> TokenStream {
 
             impl<H: #handler> #ty<H> {
                 /// The service's queue (before any prefix).
-                pub const QUEUE: &'static str = #name;
+                pub const QUEUE: &'static str = #queue;
 
                 /// Binds `handler` to the service's queue.
                 pub fn new(handler: H) -> Self {

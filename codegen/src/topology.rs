@@ -205,6 +205,20 @@ pub fn service_bindings(catalog: &Catalog, service: &Service) -> Vec<(String, St
     out
 }
 
+/// The message types of the catalog a binding with `binding_key` on `exchange` selects
+/// (events published there or reaching it through its `sources`).
+pub fn selected_by<'c>(catalog: &'c Catalog, exchange: &str, binding_key: &str) -> Vec<&'c str> {
+    let kind = catalog.exchange(exchange).map(|e| e.kind);
+    catalog
+        .versions()
+        .filter(|v| {
+            reaches(&catalog.config, &v.exchange, &v.routing_key, exchange)
+                && selects(kind, binding_key, &v.routing_key)
+        })
+        .map(|v| v.message_type.as_str())
+        .collect()
+}
+
 /// Adds `queue` unless a queue of that name is already planned (services may share a
 /// dead-letter queue).
 fn push_queue(queues: &mut Vec<Queue>, queue: Queue) {

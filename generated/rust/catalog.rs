@@ -6,7 +6,7 @@
 pub mod delivery {
     /// The customer received a delivery.
     ///
-    /// `DeliveryConfirmed.v1` on `collector-events` as `delivery.confirmed.v1`.
+    /// `DeliveryConfirmed.v1` on `collector-events` as `delivery.confirmed`.
     pub mod delivery_confirmed_v1 {
         include!("delivery/delivery_confirmed_v1.rs");
     }
@@ -14,7 +14,7 @@ pub mod delivery {
     pub use self::delivery_confirmed_v1::DeliveryConfirmed as DeliveryConfirmedV1;
     /// A delivery left the warehouse with a carrier.
     ///
-    /// `DeliveryDispatched.v1` on `collector-events` as `delivery.dispatched.v1`.
+    /// `DeliveryDispatched.v1` on `collector-events` as `delivery.dispatched`.
     pub mod delivery_dispatched_v1 {
         include!("delivery/delivery_dispatched_v1.rs");
     }
@@ -25,7 +25,7 @@ pub mod delivery {
 pub mod hr {
     /// A new employee was hired.
     ///
-    /// `EmployeeHired.v1` on `collector-events` as `employee.hired.v1`.
+    /// `EmployeeHired.v1` on `collector-events` as `employee.hired`.
     pub mod employee_hired_v1 {
         include!("hr/employee_hired_v1.rs");
     }
@@ -33,7 +33,7 @@ pub mod hr {
     pub use self::employee_hired_v1::EmployeeHired as EmployeeHiredV1;
     /// A payroll run was processed.
     ///
-    /// `PayrollProcessed.v1` on `collector-events` as `payroll.processed.v1`.
+    /// `PayrollProcessed.v1` on `collector-events` as `payroll.processed`.
     pub mod payroll_processed_v1 {
         include!("hr/payroll_processed_v1.rs");
     }
@@ -44,7 +44,7 @@ pub mod hr {
 pub mod invoice {
     /// An invoice was issued to a customer.
     ///
-    /// `InvoiceIssued.v1` on `collector-events` as `invoice.issued.v1`.
+    /// `InvoiceIssued.v1` on `collector-events` as `invoice.issued`.
     pub mod invoice_issued_v1 {
         include!("invoice/invoice_issued_v1.rs");
     }
@@ -52,7 +52,7 @@ pub mod invoice {
     pub use self::invoice_issued_v1::InvoiceIssued as InvoiceIssuedV1;
     /// A payment settled an invoice.
     ///
-    /// `InvoicePaid.v1` on `collector-events` as `invoice.paid.v1`.
+    /// `InvoicePaid.v1` on `collector-events` as `invoice.paid`.
     pub mod invoice_paid_v1 {
         include!("invoice/invoice_paid_v1.rs");
     }
@@ -63,7 +63,7 @@ pub mod invoice {
 pub mod offer {
     /// A customer approved an offer.
     ///
-    /// `OfferApproved.v1` on `collector-events` as `offer.approved.v1`.
+    /// `OfferApproved.v1` on `collector-events` as `offer.approved`.
     pub mod offer_approved_v1 {
         include!("offer/offer_approved_v1.rs");
     }
@@ -74,7 +74,7 @@ pub mod offer {
 pub mod onboarding {
     /// A tenant finished onboarding.
     ///
-    /// `OnboardingCompleted.v1` on `onboarding.events` as `onboarding.completed.v1`.
+    /// `OnboardingCompleted.v1` on `onboarding.events` as `onboarding.completed`.
     pub mod onboarding_completed_v1 {
         include!("onboarding/onboarding_completed_v1.rs");
     }
@@ -82,7 +82,7 @@ pub mod onboarding {
     pub use self::onboarding_completed_v1::OnboardingCompleted as OnboardingCompletedV1;
     /// A user completed an onboarding step.
     ///
-    /// `OnboardingStepCompleted.v1` on `onboarding.events` as `onboarding.step.completed.v1`.
+    /// `OnboardingStepCompleted.v1` on `onboarding.events` as `onboarding.step.completed`.
     pub mod onboarding_step_completed_v1 {
         include!("onboarding/onboarding_step_completed_v1.rs");
     }
@@ -90,7 +90,7 @@ pub mod onboarding {
     pub use self::onboarding_step_completed_v1::OnboardingStepCompleted as OnboardingStepCompletedV1;
     /// A user opened an onboarding step.
     ///
-    /// `OnboardingStepStarted.v1` on `onboarding.events` as `onboarding.step.started.v1`.
+    /// `OnboardingStepStarted.v1` on `onboarding.events` as `onboarding.step.started`.
     pub mod onboarding_step_started_v1 {
         include!("onboarding/onboarding_step_started_v1.rs");
     }
@@ -136,7 +136,7 @@ pub mod orchestration {
 pub mod order {
     /// An order was confirmed and can be delivered.
     ///
-    /// `OrderConfirmed.v1` on `collector-events` as `order.confirmed.v1`.
+    /// `OrderConfirmed.v1` on `collector-events` as `order.confirmed`.
     pub mod order_confirmed_v1 {
         include!("order/order_confirmed_v1.rs");
     }
@@ -144,7 +144,7 @@ pub mod order {
     pub use self::order_confirmed_v1::OrderConfirmed as OrderConfirmedV1;
     /// An order was created in status PENDING.
     ///
-    /// `OrderCreated.v1` on `collector-events` as `order.created.v1`.
+    /// `OrderCreated.v1` on `collector-events` as `order.created`.
     pub mod order_created_v1 {
         include!("order/order_created_v1.rs");
     }
@@ -155,7 +155,7 @@ pub mod order {
 pub mod project {
     /// A project task was marked completed.
     ///
-    /// `ProjectTaskCompleted.v1` on `collector-events` as `task.completed.v1`.
+    /// `ProjectTaskCompleted.v1` on `collector-events` as `task.completed`.
     pub mod project_task_completed_v1 {
         include!("project/project_task_completed_v1.rs");
     }
@@ -166,7 +166,7 @@ pub mod project {
 pub mod stock {
     /// A product's stock fell below its reorder level in a warehouse.
     ///
-    /// `StockLow.v1` on `collector-events` as `stock.low.v1`.
+    /// `StockLow.v1` on `collector-events` as `stock.low`.
     pub mod stock_low_v1 {
         include!("stock/stock_low_v1.rs");
     }
@@ -222,25 +222,25 @@ pub mod user {
 /// Routing keys, one per event version.
 pub mod routing_keys {
     /// Routing key of `DeliveryConfirmed.v1` on `collector-events`.
-    pub const DELIVERY_CONFIRMED_V1: &str = "delivery.confirmed.v1";
+    pub const DELIVERY_CONFIRMED_V1: &str = "delivery.confirmed";
     /// Routing key of `DeliveryDispatched.v1` on `collector-events`.
-    pub const DELIVERY_DISPATCHED_V1: &str = "delivery.dispatched.v1";
+    pub const DELIVERY_DISPATCHED_V1: &str = "delivery.dispatched";
     /// Routing key of `EmployeeHired.v1` on `collector-events`.
-    pub const EMPLOYEE_HIRED_V1: &str = "employee.hired.v1";
+    pub const EMPLOYEE_HIRED_V1: &str = "employee.hired";
     /// Routing key of `PayrollProcessed.v1` on `collector-events`.
-    pub const PAYROLL_PROCESSED_V1: &str = "payroll.processed.v1";
+    pub const PAYROLL_PROCESSED_V1: &str = "payroll.processed";
     /// Routing key of `InvoiceIssued.v1` on `collector-events`.
-    pub const INVOICE_ISSUED_V1: &str = "invoice.issued.v1";
+    pub const INVOICE_ISSUED_V1: &str = "invoice.issued";
     /// Routing key of `InvoicePaid.v1` on `collector-events`.
-    pub const INVOICE_PAID_V1: &str = "invoice.paid.v1";
+    pub const INVOICE_PAID_V1: &str = "invoice.paid";
     /// Routing key of `OfferApproved.v1` on `collector-events`.
-    pub const OFFER_APPROVED_V1: &str = "offer.approved.v1";
+    pub const OFFER_APPROVED_V1: &str = "offer.approved";
     /// Routing key of `OnboardingCompleted.v1` on `onboarding.events`.
-    pub const ONBOARDING_COMPLETED_V1: &str = "onboarding.completed.v1";
+    pub const ONBOARDING_COMPLETED_V1: &str = "onboarding.completed";
     /// Routing key of `OnboardingStepCompleted.v1` on `onboarding.events`.
-    pub const ONBOARDING_STEP_COMPLETED_V1: &str = "onboarding.step.completed.v1";
+    pub const ONBOARDING_STEP_COMPLETED_V1: &str = "onboarding.step.completed";
     /// Routing key of `OnboardingStepStarted.v1` on `onboarding.events`.
-    pub const ONBOARDING_STEP_STARTED_V1: &str = "onboarding.step.started.v1";
+    pub const ONBOARDING_STEP_STARTED_V1: &str = "onboarding.step.started";
     /// Routing key of `TaskCompleted.v1` on `orchestration.events`.
     pub const TASK_COMPLETED_V1: &str = "task.completed.v1";
     /// Routing key of `TaskCreated.v1` on `orchestration.events`.
@@ -250,13 +250,13 @@ pub mod routing_keys {
     /// Routing key of `TaskStarted.v1` on `orchestration.events`.
     pub const TASK_STARTED_V1: &str = "task.started.v1";
     /// Routing key of `OrderConfirmed.v1` on `collector-events`.
-    pub const ORDER_CONFIRMED_V1: &str = "order.confirmed.v1";
+    pub const ORDER_CONFIRMED_V1: &str = "order.confirmed";
     /// Routing key of `OrderCreated.v1` on `collector-events`.
-    pub const ORDER_CREATED_V1: &str = "order.created.v1";
+    pub const ORDER_CREATED_V1: &str = "order.created";
     /// Routing key of `ProjectTaskCompleted.v1` on `collector-events`.
-    pub const PROJECT_TASK_COMPLETED_V1: &str = "task.completed.v1";
+    pub const PROJECT_TASK_COMPLETED_V1: &str = "task.completed";
     /// Routing key of `StockLow.v1` on `collector-events`.
-    pub const STOCK_LOW_V1: &str = "stock.low.v1";
+    pub const STOCK_LOW_V1: &str = "stock.low";
     /// Routing key of `UserDeactivated.v1` on `user.events`.
     pub const USER_DEACTIVATED_V1: &str = "user.deactivated.v1";
     /// Routing key of `UserEmailVerified.v1` on `user.events`.
@@ -484,19 +484,19 @@ pub const WIRE_JSON: &str = r#"{
       "messageType": "OnboardingCompleted.v1",
       "exchange": "onboarding.events",
       "dialect": "onboarding",
-      "wireType": "onboarding.completed.v1"
+      "wireType": "onboarding.completed"
     },
     {
       "messageType": "OnboardingStepCompleted.v1",
       "exchange": "onboarding.events",
       "dialect": "onboarding",
-      "wireType": "onboarding.step.completed.v1"
+      "wireType": "onboarding.step.completed"
     },
     {
       "messageType": "OnboardingStepStarted.v1",
       "exchange": "onboarding.events",
       "dialect": "onboarding",
-      "wireType": "onboarding.step.started.v1"
+      "wireType": "onboarding.step.started"
     },
     {
       "messageType": "TaskCompleted.v1",

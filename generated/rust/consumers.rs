@@ -7,7 +7,7 @@
 ///
 /// Owner: finance.
 pub trait AccountingServiceHandler: Send + Sync + 'static {
-    /// `PayrollProcessed.v1` from `collector-events` (routing key `payroll.processed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `PayrollProcessed.v1` from `collector-events` (routing key `payroll.processed`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn payroll_processed_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -16,7 +16,7 @@ pub trait AccountingServiceHandler: Send + Sync + 'static {
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<(), ::schemactl_runtime::HandlerError>,
     > + Send;
-    /// `InvoiceIssued.v1` from `collector-events` (routing key `invoice.issued.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `InvoiceIssued.v1` from `collector-events` (routing key `invoice.issued`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn invoice_issued_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -116,7 +116,7 @@ for AccountingService<H> {
 ///
 /// Owner: data.
 pub trait AnalyticsServiceHandler: Send + Sync + 'static {
-    /// `OnboardingCompleted.v1` from `onboarding.events` (routing key `onboarding.completed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `OnboardingCompleted.v1` from `onboarding.events` (routing key `onboarding.completed`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn onboarding_completed_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -125,7 +125,7 @@ pub trait AnalyticsServiceHandler: Send + Sync + 'static {
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<(), ::schemactl_runtime::HandlerError>,
     > + Send;
-    /// `OnboardingStepCompleted.v1` from `onboarding.events` (routing key `onboarding.step.completed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `OnboardingStepCompleted.v1` from `onboarding.events` (routing key `onboarding.step.completed`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn onboarding_step_completed_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -134,7 +134,7 @@ pub trait AnalyticsServiceHandler: Send + Sync + 'static {
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<(), ::schemactl_runtime::HandlerError>,
     > + Send;
-    /// `OnboardingStepStarted.v1` from `onboarding.events` (routing key `onboarding.step.started.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `OnboardingStepStarted.v1` from `onboarding.events` (routing key `onboarding.step.started`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn onboarding_step_started_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -432,7 +432,7 @@ impl<H: CicdMonitorHandler> ::schemactl_runtime::Dispatch for CicdMonitor<H> {
 ///
 /// Owner: integrations.
 pub trait ConnectorProvisioningHandler: Send + Sync + 'static {
-    /// `OnboardingCompleted.v1` from `onboarding.events` (routing key `onboarding.completed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `OnboardingCompleted.v1` from `onboarding.events` (routing key `onboarding.completed`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn onboarding_completed_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -461,7 +461,7 @@ pub struct ConnectorProvisioning<H> {
 }
 impl<H: ConnectorProvisioningHandler> ConnectorProvisioning<H> {
     /// The service's queue (before any prefix).
-    pub const QUEUE: &'static str = "connector-provisioning";
+    pub const QUEUE: &'static str = "onboarding.events";
     /// Binds `handler` to the service's queue.
     pub fn new(handler: H) -> Self {
         Self { handler }
@@ -516,7 +516,7 @@ for ConnectorProvisioning<H> {
 ///
 /// Owner: sales.
 pub trait CrmServiceHandler: Send + Sync + 'static {
-    /// `InvoicePaid.v1` from `collector-events` (routing key `invoice.paid.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `InvoicePaid.v1` from `collector-events` (routing key `invoice.paid`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn invoice_paid_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -757,7 +757,7 @@ impl<H: DashboardHandler> ::schemactl_runtime::Dispatch for Dashboard<H> {
 ///
 /// Owner: operations.
 pub trait DeliveryServiceHandler: Send + Sync + 'static {
-    /// `OrderConfirmed.v1` from `collector-events` (routing key `order.confirmed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `OrderConfirmed.v1` from `collector-events` (routing key `order.confirmed`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn order_confirmed_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -840,7 +840,7 @@ impl<H: DeliveryServiceHandler> ::schemactl_runtime::Dispatch for DeliveryServic
 ///
 /// Owner: people.
 pub trait HrServiceHandler: Send + Sync + 'static {
-    /// `ProjectTaskCompleted.v1` from `collector-events` (routing key `task.completed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `ProjectTaskCompleted.v1` from `collector-events` (routing key `task.completed`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn project_task_completed_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -923,7 +923,7 @@ impl<H: HrServiceHandler> ::schemactl_runtime::Dispatch for HrService<H> {
 ///
 /// Owner: operations.
 pub trait InventoryServiceHandler: Send + Sync + 'static {
-    /// `DeliveryDispatched.v1` from `collector-events` (routing key `delivery.dispatched.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `DeliveryDispatched.v1` from `collector-events` (routing key `delivery.dispatched`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn delivery_dispatched_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -932,7 +932,7 @@ pub trait InventoryServiceHandler: Send + Sync + 'static {
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<(), ::schemactl_runtime::HandlerError>,
     > + Send;
-    /// `OrderCreated.v1` from `collector-events` (routing key `order.created.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `OrderCreated.v1` from `collector-events` (routing key `order.created`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn order_created_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -1031,7 +1031,7 @@ impl<H: InventoryServiceHandler> ::schemactl_runtime::Dispatch for InventoryServ
 ///
 /// Owner: finance.
 pub trait InvoicesServiceHandler: Send + Sync + 'static {
-    /// `DeliveryConfirmed.v1` from `collector-events` (routing key `delivery.confirmed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `DeliveryConfirmed.v1` from `collector-events` (routing key `delivery.confirmed`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn delivery_confirmed_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -1590,7 +1590,7 @@ for OnboardingService<H> {
 ///
 /// Owner: sales.
 pub trait OrdersServiceHandler: Send + Sync + 'static {
-    /// `OfferApproved.v1` from `collector-events` (routing key `offer.approved.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `OfferApproved.v1` from `collector-events` (routing key `offer.approved`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn offer_approved_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -1673,7 +1673,7 @@ impl<H: OrdersServiceHandler> ::schemactl_runtime::Dispatch for OrdersService<H>
 ///
 /// Owner: finance.
 pub trait PaymentServiceHandler: Send + Sync + 'static {
-    /// `InvoiceIssued.v1` from `collector-events` (routing key `invoice.issued.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `InvoiceIssued.v1` from `collector-events` (routing key `invoice.issued`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn invoice_issued_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -1756,7 +1756,7 @@ impl<H: PaymentServiceHandler> ::schemactl_runtime::Dispatch for PaymentService<
 ///
 /// Owner: operations.
 pub trait ProcurementServiceHandler: Send + Sync + 'static {
-    /// `StockLow.v1` from `collector-events` (routing key `stock.low.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `StockLow.v1` from `collector-events` (routing key `stock.low`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn stock_low_v1(
         &self,
         message: ::schemactl_runtime::Received<super::stock::stock_low_v1::StockLow>,
@@ -1834,7 +1834,7 @@ for ProcurementService<H> {
 ///
 /// Owner: delivery.
 pub trait ProjectManagementServiceHandler: Send + Sync + 'static {
-    /// `EmployeeHired.v1` from `collector-events` (routing key `employee.hired.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `EmployeeHired.v1` from `collector-events` (routing key `employee.hired`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn employee_hired_v1(
         &self,
         message: ::schemactl_runtime::Received<

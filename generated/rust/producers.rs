@@ -22,7 +22,7 @@ impl DeliveryServicePublisher {
     pub fn publisher(&self) -> &::schemactl_runtime::Publisher {
         &self.publisher
     }
-    /// Publishes `DeliveryConfirmed.v1` to `collector-events` with routing key `delivery.confirmed.v1` and waits for the broker's confirm.
+    /// Publishes `DeliveryConfirmed.v1` to `collector-events` with routing key `delivery.confirmed` and waits for the broker's confirm.
     pub async fn delivery_confirmed_v1(
         &self,
         payload: &super::delivery::delivery_confirmed_v1::DeliveryConfirmed,
@@ -44,7 +44,7 @@ impl DeliveryServicePublisher {
     > {
         self.publisher.send(payload, ctx).await
     }
-    /// Publishes `DeliveryDispatched.v1` to `collector-events` with routing key `delivery.dispatched.v1` and waits for the broker's confirm.
+    /// Publishes `DeliveryDispatched.v1` to `collector-events` with routing key `delivery.dispatched` and waits for the broker's confirm.
     pub async fn delivery_dispatched_v1(
         &self,
         payload: &super::delivery::delivery_dispatched_v1::DeliveryDispatched,
@@ -88,7 +88,7 @@ impl HrServicePublisher {
     pub fn publisher(&self) -> &::schemactl_runtime::Publisher {
         &self.publisher
     }
-    /// Publishes `EmployeeHired.v1` to `collector-events` with routing key `employee.hired.v1` and waits for the broker's confirm.
+    /// Publishes `EmployeeHired.v1` to `collector-events` with routing key `employee.hired` and waits for the broker's confirm.
     pub async fn employee_hired_v1(
         &self,
         payload: &super::hr::employee_hired_v1::EmployeeHired,
@@ -110,7 +110,7 @@ impl HrServicePublisher {
     > {
         self.publisher.send(payload, ctx).await
     }
-    /// Publishes `PayrollProcessed.v1` to `collector-events` with routing key `payroll.processed.v1` and waits for the broker's confirm.
+    /// Publishes `PayrollProcessed.v1` to `collector-events` with routing key `payroll.processed` and waits for the broker's confirm.
     pub async fn payroll_processed_v1(
         &self,
         payload: &super::hr::payroll_processed_v1::PayrollProcessed,
@@ -154,7 +154,7 @@ impl InventoryServicePublisher {
     pub fn publisher(&self) -> &::schemactl_runtime::Publisher {
         &self.publisher
     }
-    /// Publishes `StockLow.v1` to `collector-events` with routing key `stock.low.v1` and waits for the broker's confirm.
+    /// Publishes `StockLow.v1` to `collector-events` with routing key `stock.low` and waits for the broker's confirm.
     pub async fn stock_low_v1(
         &self,
         payload: &super::stock::stock_low_v1::StockLow,
@@ -198,7 +198,7 @@ impl InvoicesServicePublisher {
     pub fn publisher(&self) -> &::schemactl_runtime::Publisher {
         &self.publisher
     }
-    /// Publishes `InvoiceIssued.v1` to `collector-events` with routing key `invoice.issued.v1` and waits for the broker's confirm.
+    /// Publishes `InvoiceIssued.v1` to `collector-events` with routing key `invoice.issued` and waits for the broker's confirm.
     pub async fn invoice_issued_v1(
         &self,
         payload: &super::invoice::invoice_issued_v1::InvoiceIssued,
@@ -242,7 +242,7 @@ impl OffersServicePublisher {
     pub fn publisher(&self) -> &::schemactl_runtime::Publisher {
         &self.publisher
     }
-    /// Publishes `OfferApproved.v1` to `collector-events` with routing key `offer.approved.v1` and waits for the broker's confirm.
+    /// Publishes `OfferApproved.v1` to `collector-events` with routing key `offer.approved` and waits for the broker's confirm.
     pub async fn offer_approved_v1(
         &self,
         payload: &super::offer::offer_approved_v1::OfferApproved,
@@ -286,7 +286,7 @@ impl OnboardingServicePublisher {
     pub fn publisher(&self) -> &::schemactl_runtime::Publisher {
         &self.publisher
     }
-    /// Publishes `OnboardingCompleted.v1` to `onboarding.events` with routing key `onboarding.completed.v1` and waits for the broker's confirm.
+    /// Publishes `OnboardingCompleted.v1` to `onboarding.events` with routing key `onboarding.completed` and waits for the broker's confirm.
     pub async fn onboarding_completed_v1(
         &self,
         payload: &super::onboarding::onboarding_completed_v1::OnboardingCompleted,
@@ -308,7 +308,7 @@ impl OnboardingServicePublisher {
     > {
         self.publisher.send(payload, ctx).await
     }
-    /// Publishes `OnboardingStepCompleted.v1` to `onboarding.events` with routing key `onboarding.step.completed.v1` and waits for the broker's confirm.
+    /// Publishes `OnboardingStepCompleted.v1` to `onboarding.events` with routing key `onboarding.step.completed` and waits for the broker's confirm.
     pub async fn onboarding_step_completed_v1(
         &self,
         payload: &super::onboarding::onboarding_step_completed_v1::OnboardingStepCompleted,
@@ -330,7 +330,7 @@ impl OnboardingServicePublisher {
     > {
         self.publisher.send(payload, ctx).await
     }
-    /// Publishes `OnboardingStepStarted.v1` to `onboarding.events` with routing key `onboarding.step.started.v1` and waits for the broker's confirm.
+    /// Publishes `OnboardingStepStarted.v1` to `onboarding.events` with routing key `onboarding.step.started` and waits for the broker's confirm.
     pub async fn onboarding_step_started_v1(
         &self,
         payload: &super::onboarding::onboarding_step_started_v1::OnboardingStepStarted,
@@ -484,7 +484,7 @@ impl OrdersServicePublisher {
     pub fn publisher(&self) -> &::schemactl_runtime::Publisher {
         &self.publisher
     }
-    /// Publishes `OrderConfirmed.v1` to `collector-events` with routing key `order.confirmed.v1` and waits for the broker's confirm.
+    /// Publishes `OrderConfirmed.v1` to `collector-events` with routing key `order.confirmed` and waits for the broker's confirm.
     pub async fn order_confirmed_v1(
         &self,
         payload: &super::order::order_confirmed_v1::OrderConfirmed,
@@ -506,7 +506,7 @@ impl OrdersServicePublisher {
     > {
         self.publisher.send(payload, ctx).await
     }
-    /// Publishes `OrderCreated.v1` to `collector-events` with routing key `order.created.v1` and waits for the broker's confirm.
+    /// Publishes `OrderCreated.v1` to `collector-events` with routing key `order.created` and waits for the broker's confirm.
     pub async fn order_created_v1(
         &self,
         payload: &super::order::order_created_v1::OrderCreated,
@@ -550,7 +550,7 @@ impl PaymentServicePublisher {
     pub fn publisher(&self) -> &::schemactl_runtime::Publisher {
         &self.publisher
     }
-    /// Publishes `InvoicePaid.v1` to `collector-events` with routing key `invoice.paid.v1` and waits for the broker's confirm.
+    /// Publishes `InvoicePaid.v1` to `collector-events` with routing key `invoice.paid` and waits for the broker's confirm.
     pub async fn invoice_paid_v1(
         &self,
         payload: &super::invoice::invoice_paid_v1::InvoicePaid,
@@ -594,7 +594,7 @@ impl ProjectManagementServicePublisher {
     pub fn publisher(&self) -> &::schemactl_runtime::Publisher {
         &self.publisher
     }
-    /// Publishes `ProjectTaskCompleted.v1` to `collector-events` with routing key `task.completed.v1` and waits for the broker's confirm.
+    /// Publishes `ProjectTaskCompleted.v1` to `collector-events` with routing key `task.completed` and waits for the broker's confirm.
     pub async fn project_task_completed_v1(
         &self,
         payload: &super::project::project_task_completed_v1::ProjectTaskCompleted,

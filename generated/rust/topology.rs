@@ -170,47 +170,47 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::core::option::Option::None, overflow : ::core::option::Option::None,
             delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
-            ::std::string::String::from("connector-provisioning"), queue_type :
+            ::std::string::String::from("onboarding.events"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("dead-letter")),
             dead_letter_routing_key :
-            ::core::option::Option::Some(::std::string::String::from("connector-provisioning")),
+            ::core::option::Option::Some(::std::string::String::from("onboarding.events")),
             message_ttl_ms : ::core::option::Option::None, max_length :
             ::core::option::Option::None, max_length_bytes :
             ::core::option::Option::None, overflow : ::core::option::Option::None,
             delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
-            ::std::string::String::from("connector-provisioning.retry.1"), queue_type :
+            ::std::string::String::from("onboarding.events.retry.1"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
-            ::core::option::Option::Some(::std::string::String::from("connector-provisioning")),
+            ::core::option::Option::Some(::std::string::String::from("onboarding.events")),
             message_ttl_ms : ::core::option::Option::Some(100), max_length :
             ::core::option::Option::None, max_length_bytes :
             ::core::option::Option::None, overflow : ::core::option::Option::None,
             delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
-            ::std::string::String::from("connector-provisioning.retry.2"), queue_type :
+            ::std::string::String::from("onboarding.events.retry.2"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
-            ::core::option::Option::Some(::std::string::String::from("connector-provisioning")),
+            ::core::option::Option::Some(::std::string::String::from("onboarding.events")),
             message_ttl_ms : ::core::option::Option::Some(500), max_length :
             ::core::option::Option::None, max_length_bytes :
             ::core::option::Option::None, overflow : ::core::option::Option::None,
             delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
-            ::std::string::String::from("connector-provisioning.retry.3"), queue_type :
+            ::std::string::String::from("onboarding.events.retry.3"), queue_type :
             ::schemactl_runtime::topology::QueueType::Classic, dead_letter_exchange :
             ::core::option::Option::Some(::std::string::String::from("")),
             dead_letter_routing_key :
-            ::core::option::Option::Some(::std::string::String::from("connector-provisioning")),
+            ::core::option::Option::Some(::std::string::String::from("onboarding.events")),
             message_ttl_ms : ::core::option::Option::Some(2500), max_length :
             ::core::option::Option::None, max_length_bytes :
             ::core::option::Option::None, overflow : ::core::option::Option::None,
             delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
-            ::std::string::String::from("connector-provisioning.dlq"), queue_type :
+            ::std::string::String::from("onboarding.events.dlq"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
             ::core::option::Option::None, dead_letter_routing_key :
             ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
@@ -850,11 +850,11 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("collector-events"), queue :
             ::std::string::String::from("accounting-service"), routing_key :
-            ::std::string::String::from("invoice.issued.v1") },
+            ::std::string::String::from("invoice.issued") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("collector-events"), queue :
             ::std::string::String::from("accounting-service"), routing_key :
-            ::std::string::String::from("payroll.processed.v1") },
+            ::std::string::String::from("payroll.processed") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("dead-letter"), queue :
             ::std::string::String::from("analytics-service.dlq"), routing_key :
@@ -862,15 +862,15 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("onboarding.events"), queue :
             ::std::string::String::from("analytics-service"), routing_key :
-            ::std::string::String::from("onboarding.completed.v1") },
+            ::std::string::String::from("onboarding.completed") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("onboarding.events"), queue :
             ::std::string::String::from("analytics-service"), routing_key :
-            ::std::string::String::from("onboarding.step.completed.v1") },
+            ::std::string::String::from("onboarding.step.completed") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("onboarding.events"), queue :
             ::std::string::String::from("analytics-service"), routing_key :
-            ::std::string::String::from("onboarding.step.started.v1") },
+            ::std::string::String::from("onboarding.step.started") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("user.events"), queue :
             ::std::string::String::from("analytics-service"), routing_key :
@@ -897,12 +897,12 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("task.completed.v1") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("dead-letter"), queue :
-            ::std::string::String::from("connector-provisioning.dlq"), routing_key :
-            ::std::string::String::from("connector-provisioning") },
+            ::std::string::String::from("onboarding.events.dlq"), routing_key :
+            ::std::string::String::from("onboarding.events") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("onboarding.events"), queue :
-            ::std::string::String::from("connector-provisioning"), routing_key :
-            ::std::string::String::from("onboarding.completed.v1") },
+            ::std::string::String::from("onboarding.events"), routing_key :
+            ::std::string::String::from("onboarding.completed") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("dead-letter"), queue :
             ::std::string::String::from("crm-service.dlq"), routing_key :
@@ -910,7 +910,7 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("collector-events"), queue :
             ::std::string::String::from("crm-service"), routing_key :
-            ::std::string::String::from("invoice.paid.v1") },
+            ::std::string::String::from("invoice.paid") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("dead-letter"), queue :
             ::std::string::String::from("dashboard.dlq"), routing_key :
@@ -938,7 +938,7 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("collector-events"), queue :
             ::std::string::String::from("delivery-service"), routing_key :
-            ::std::string::String::from("order.confirmed.v1") },
+            ::std::string::String::from("order.confirmed") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("dead-letter"), queue :
             ::std::string::String::from("hr-service.dlq"), routing_key :
@@ -946,7 +946,7 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("collector-events"), queue :
             ::std::string::String::from("hr-service"), routing_key :
-            ::std::string::String::from("task.completed.v1") },
+            ::std::string::String::from("task.completed") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("dead-letter"), queue :
             ::std::string::String::from("inventory-service.dlq"), routing_key :
@@ -954,11 +954,11 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("collector-events"), queue :
             ::std::string::String::from("inventory-service"), routing_key :
-            ::std::string::String::from("delivery.dispatched.v1") },
+            ::std::string::String::from("delivery.dispatched") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("collector-events"), queue :
             ::std::string::String::from("inventory-service"), routing_key :
-            ::std::string::String::from("order.created.v1") },
+            ::std::string::String::from("order.created") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("dead-letter"), queue :
             ::std::string::String::from("invoices-service.dlq"), routing_key :
@@ -966,7 +966,7 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("collector-events"), queue :
             ::std::string::String::from("invoices-service"), routing_key :
-            ::std::string::String::from("delivery.confirmed.v1") },
+            ::std::string::String::from("delivery.confirmed") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("dead-letter"), queue :
             ::std::string::String::from("ml-classifier.dlq"), routing_key :
@@ -1034,7 +1034,7 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("collector-events"), queue :
             ::std::string::String::from("orders-service"), routing_key :
-            ::std::string::String::from("offer.approved.v1") },
+            ::std::string::String::from("offer.approved") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("dead-letter"), queue :
             ::std::string::String::from("payment-service.dlq"), routing_key :
@@ -1042,7 +1042,7 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("collector-events"), queue :
             ::std::string::String::from("payment-service"), routing_key :
-            ::std::string::String::from("invoice.issued.v1") },
+            ::std::string::String::from("invoice.issued") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("dead-letter"), queue :
             ::std::string::String::from("procurement-service.dlq"), routing_key :
@@ -1050,7 +1050,7 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("collector-events"), queue :
             ::std::string::String::from("procurement-service"), routing_key :
-            ::std::string::String::from("stock.low.v1") },
+            ::std::string::String::from("stock.low") },
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("dead-letter"), queue :
             ::std::string::String::from("project-management-service.dlq"), routing_key :
@@ -1058,7 +1058,7 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::Binding { exchange :
             ::std::string::String::from("collector-events"), queue :
             ::std::string::String::from("project-management-service"), routing_key :
-            ::std::string::String::from("employee.hired.v1") }
+            ::std::string::String::from("employee.hired") }
         ],
         exchange_bindings: ::std::vec![],
         services: ::std::vec![
@@ -1121,20 +1121,20 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             message_types : ::std::vec![::std::string::String::from("TaskCompleted.v1")],
             }, ::schemactl_runtime::topology::ServiceQueue { service :
             ::std::string::String::from("connector-provisioning"), queue :
-            ::std::string::String::from("connector-provisioning"), retry_queues :
+            ::std::string::String::from("onboarding.events"), retry_queues :
             ::std::vec![::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("connector-provisioning.retry.1"), delay_ms :
-            100, delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
+            ::std::string::String::from("onboarding.events.retry.1"), delay_ms : 100,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("connector-provisioning.retry.2"), delay_ms :
-            500, delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
+            ::std::string::String::from("onboarding.events.retry.2"), delay_ms : 500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue },
             ::schemactl_runtime::topology::RetryQueue { queue :
-            ::std::string::String::from("connector-provisioning.retry.3"), delay_ms :
-            2500, delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
+            ::std::string::String::from("onboarding.events.retry.3"), delay_ms : 2500,
+            delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
             dead_letter_exchange : ::std::string::String::from("dead-letter"),
-            dead_letter_routing_key :
-            ::std::string::String::from("connector-provisioning"), dead_letter_queue :
-            ::std::string::String::from("connector-provisioning.dlq"), message_types :
+            dead_letter_routing_key : ::std::string::String::from("onboarding.events"),
+            dead_letter_queue : ::std::string::String::from("onboarding.events.dlq"),
+            message_types :
             ::std::vec![::std::string::String::from("OnboardingCompleted.v1")], },
             ::schemactl_runtime::topology::ServiceQueue { service :
             ::std::string::String::from("crm-service"), queue :

@@ -87,8 +87,12 @@ impl Sandbox {
         }
     }
 
+    /// The (prefixed) queue of a consuming service.
     pub fn queue(&self, service: &str) -> String {
-        format!("{}{service}", self.prefix)
+        match self.topology.service(service) {
+            Some(s) => s.queue.clone(),
+            None => format!("{}{service}", self.prefix),
+        }
     }
 
     pub fn publisher_config(&self) -> PublisherConfig {

@@ -197,6 +197,8 @@ pub struct BindingView {
     pub exchange: String,
     /// Binding key.
     pub routing_key: String,
+    /// The message types of the catalog it selects.
+    pub selects: Vec<String>,
 }
 
 /// Page path of an event version, relative to the site root and without extension.
@@ -274,6 +276,10 @@ impl DocsModel {
                         .map(|b| BindingView {
                             exchange: b.exchange.clone(),
                             routing_key: b.routing_key.clone(),
+                            selects: topology::selected_by(catalog, &b.exchange, &b.routing_key)
+                                .into_iter()
+                                .map(str::to_owned)
+                                .collect(),
                         })
                         .collect(),
                     produces: pick(&s.produces),

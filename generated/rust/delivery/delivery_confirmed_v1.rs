@@ -115,7 +115,7 @@ impl ::schemactl_runtime::Event for DeliveryConfirmed {
     const NAME: &'static str = "DeliveryConfirmed";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "DeliveryConfirmed.v1";
-    const ROUTING_KEY: &'static str = "delivery.confirmed.v1";
+    const ROUTING_KEY: &'static str = "delivery.confirmed";
     const EXCHANGE: &'static str = "collector-events";
     const PRODUCER: &'static str = "delivery-service";
     const CONSUMERS: &'static [&'static str] = &["invoices-service"];

@@ -122,7 +122,7 @@ impl ::schemactl_runtime::Event for DeliveryDispatched {
     const NAME: &'static str = "DeliveryDispatched";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "DeliveryDispatched.v1";
-    const ROUTING_KEY: &'static str = "delivery.dispatched.v1";
+    const ROUTING_KEY: &'static str = "delivery.dispatched";
     const EXCHANGE: &'static str = "collector-events";
     const PRODUCER: &'static str = "delivery-service";
     const CONSUMERS: &'static [&'static str] = &["inventory-service"];

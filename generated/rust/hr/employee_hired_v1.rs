@@ -119,7 +119,7 @@ impl ::schemactl_runtime::Event for EmployeeHired {
     const NAME: &'static str = "EmployeeHired";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "EmployeeHired.v1";
-    const ROUTING_KEY: &'static str = "employee.hired.v1";
+    const ROUTING_KEY: &'static str = "employee.hired";
     const EXCHANGE: &'static str = "collector-events";
     const PRODUCER: &'static str = "hr-service";
     const CONSUMERS: &'static [&'static str] = &["project-management-service"];

@@ -115,7 +115,7 @@ impl ::schemactl_runtime::Event for PayrollProcessed {
     const NAME: &'static str = "PayrollProcessed";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "PayrollProcessed.v1";
-    const ROUTING_KEY: &'static str = "payroll.processed.v1";
+    const ROUTING_KEY: &'static str = "payroll.processed";
     const EXCHANGE: &'static str = "collector-events";
     const PRODUCER: &'static str = "hr-service";
     const CONSUMERS: &'static [&'static str] = &["accounting-service"];

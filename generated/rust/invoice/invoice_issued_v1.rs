@@ -132,7 +132,7 @@ impl ::schemactl_runtime::Event for InvoiceIssued {
     const NAME: &'static str = "InvoiceIssued";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "InvoiceIssued.v1";
-    const ROUTING_KEY: &'static str = "invoice.issued.v1";
+    const ROUTING_KEY: &'static str = "invoice.issued";
     const EXCHANGE: &'static str = "collector-events";
     const PRODUCER: &'static str = "invoices-service";
     const CONSUMERS: &'static [&'static str] = &[

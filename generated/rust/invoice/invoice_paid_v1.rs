@@ -176,7 +176,7 @@ impl ::schemactl_runtime::Event for InvoicePaid {
     const NAME: &'static str = "InvoicePaid";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "InvoicePaid.v1";
-    const ROUTING_KEY: &'static str = "invoice.paid.v1";
+    const ROUTING_KEY: &'static str = "invoice.paid";
     const EXCHANGE: &'static str = "collector-events";
     const PRODUCER: &'static str = "payment-service";
     const CONSUMERS: &'static [&'static str] = &["crm-service"];

@@ -118,7 +118,7 @@ impl ::schemactl_runtime::Event for OfferApproved {
     const NAME: &'static str = "OfferApproved";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "OfferApproved.v1";
-    const ROUTING_KEY: &'static str = "offer.approved.v1";
+    const ROUTING_KEY: &'static str = "offer.approved";
     const EXCHANGE: &'static str = "collector-events";
     const PRODUCER: &'static str = "offers-service";
     const CONSUMERS: &'static [&'static str] = &["orders-service"];

@@ -178,7 +178,7 @@ impl ::schemactl_runtime::Event for OnboardingCompleted {
     const NAME: &'static str = "OnboardingCompleted";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "OnboardingCompleted.v1";
-    const ROUTING_KEY: &'static str = "onboarding.completed.v1";
+    const ROUTING_KEY: &'static str = "onboarding.completed";
     const EXCHANGE: &'static str = "onboarding.events";
     const PRODUCER: &'static str = "onboarding-service";
     const CONSUMERS: &'static [&'static str] = &[
@@ -264,5 +264,5 @@ impl ::schemactl_runtime::Event for OnboardingCompleted {
         r#"{"tenantId":"tenant-123","userId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f","completedAt":"2024-02-01T10:20:00Z","completedSteps":["create_workspace","connect_data_source","invite_team"],"requestedConnectors":["postgres","salesforce"]}"#,
     ];
     const DIALECT: &'static str = "onboarding";
-    const WIRE_TYPE: &'static str = "onboarding.completed.v1";
+    const WIRE_TYPE: &'static str = "onboarding.completed";
 }

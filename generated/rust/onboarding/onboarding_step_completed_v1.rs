@@ -121,7 +121,7 @@ impl ::schemactl_runtime::Event for OnboardingStepCompleted {
     const NAME: &'static str = "OnboardingStepCompleted";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "OnboardingStepCompleted.v1";
-    const ROUTING_KEY: &'static str = "onboarding.step.completed.v1";
+    const ROUTING_KEY: &'static str = "onboarding.step.completed";
     const EXCHANGE: &'static str = "onboarding.events";
     const PRODUCER: &'static str = "onboarding-service";
     const CONSUMERS: &'static [&'static str] = &["analytics-service"];
@@ -193,5 +193,5 @@ impl ::schemactl_runtime::Event for OnboardingStepCompleted {
         r#"{"tenantId":"tenant-123","userId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f","stepName":"invite_team","stepIndex":2,"completedAt":"2024-02-01T10:03:12Z","durationMs":192000}"#,
     ];
     const DIALECT: &'static str = "onboarding";
-    const WIRE_TYPE: &'static str = "onboarding.step.completed.v1";
+    const WIRE_TYPE: &'static str = "onboarding.step.completed";
 }

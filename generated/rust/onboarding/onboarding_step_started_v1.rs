@@ -115,7 +115,7 @@ impl ::schemactl_runtime::Event for OnboardingStepStarted {
     const NAME: &'static str = "OnboardingStepStarted";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "OnboardingStepStarted.v1";
-    const ROUTING_KEY: &'static str = "onboarding.step.started.v1";
+    const ROUTING_KEY: &'static str = "onboarding.step.started";
     const EXCHANGE: &'static str = "onboarding.events";
     const PRODUCER: &'static str = "onboarding-service";
     const CONSUMERS: &'static [&'static str] = &["analytics-service"];
@@ -181,5 +181,5 @@ impl ::schemactl_runtime::Event for OnboardingStepStarted {
         r#"{"tenantId":"tenant-123","userId":"7f9c2a4e-1b3d-4c5e-9f60-2a1b3c4d5e6f","stepName":"invite_team","stepIndex":2,"startedAt":"2024-02-01T10:00:00Z"}"#,
     ];
     const DIALECT: &'static str = "onboarding";
-    const WIRE_TYPE: &'static str = "onboarding.step.started.v1";
+    const WIRE_TYPE: &'static str = "onboarding.step.started";
 }

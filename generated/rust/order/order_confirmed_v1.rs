@@ -113,7 +113,7 @@ impl ::schemactl_runtime::Event for OrderConfirmed {
     const NAME: &'static str = "OrderConfirmed";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "OrderConfirmed.v1";
-    const ROUTING_KEY: &'static str = "order.confirmed.v1";
+    const ROUTING_KEY: &'static str = "order.confirmed";
     const EXCHANGE: &'static str = "collector-events";
     const PRODUCER: &'static str = "orders-service";
     const CONSUMERS: &'static [&'static str] = &["delivery-service"];

@@ -118,7 +118,7 @@ impl ::schemactl_runtime::Event for OrderCreated {
     const NAME: &'static str = "OrderCreated";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "OrderCreated.v1";
-    const ROUTING_KEY: &'static str = "order.created.v1";
+    const ROUTING_KEY: &'static str = "order.created";
     const EXCHANGE: &'static str = "collector-events";
     const PRODUCER: &'static str = "orders-service";
     const CONSUMERS: &'static [&'static str] = &["inventory-service"];

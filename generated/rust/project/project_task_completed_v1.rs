@@ -74,7 +74,7 @@ impl ::schemactl_runtime::Event for ProjectTaskCompleted {
     const NAME: &'static str = "ProjectTaskCompleted";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "ProjectTaskCompleted.v1";
-    const ROUTING_KEY: &'static str = "task.completed.v1";
+    const ROUTING_KEY: &'static str = "task.completed";
     const EXCHANGE: &'static str = "collector-events";
     const PRODUCER: &'static str = "project-management-service";
     const CONSUMERS: &'static [&'static str] = &["hr-service"];
@@ -91,7 +91,7 @@ impl ::schemactl_runtime::Event for ProjectTaskCompleted {
       "hr-service"
     ],
     "exchange": "collector-events",
-    "routingKey": "task.completed.v1",
+    "routingKey": "task.completed",
     "trigger": "When a task is marked as completed.",
     "purpose": "Record billable hours (optional reporting)."
   },

@@ -64,7 +64,7 @@ impl ::schemactl_runtime::Event for StockLow {
     const NAME: &'static str = "StockLow";
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "StockLow.v1";
-    const ROUTING_KEY: &'static str = "stock.low.v1";
+    const ROUTING_KEY: &'static str = "stock.low";
     const EXCHANGE: &'static str = "collector-events";
     const PRODUCER: &'static str = "inventory-service";
     const CONSUMERS: &'static [&'static str] = &["procurement-service"];

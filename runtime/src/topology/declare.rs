@@ -596,6 +596,7 @@ impl Topology {
             + self.queues.len()
             + self.bindings.len()
             + self.exchange_bindings.len();
+        #[allow(unused_mut)] // only the management API adds notes
         let mut notes = Vec::new();
         #[cfg(feature = "management")]
         if let Some(api) = &options.management {
