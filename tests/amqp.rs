@@ -21,6 +21,7 @@ use schemactl_runtime::consumer::start;
 use schemactl_runtime::idempotency::{
     IdempotencyStore, MemoryStore, PostgresStore, RedisStore, Ttl,
 };
+use schemactl_runtime::topology::{RetryDelay, RetryQueue};
 use schemactl_runtime::wire::{self, header_str, header_u64};
 use schemactl_runtime::{
     ConsumeError, ConsumerConfig, ConsumerHandle, Dispatch, DispatchVisitor, Event, EventVisitor,
@@ -56,10 +57,11 @@ impl DispatchVisitor for StartAll {
 /// Publishes every example of every event version; records who should receive what.
 struct PublishAll {
     publisher: Publisher,
-    prefix: String,
     trace: TraceContext,
     jobs: Vec<Job<Result<Published, PublishError>>>,
     expected: Vec<(String, &'static str, Value)>,
+    /// The prefixed topology: where each consumer's queue is.
+    topology: schemactl_runtime::Topology,
 }
 
 impl EventVisitor for PublishAll {
@@ -68,11 +70,12 @@ impl EventVisitor for PublishAll {
             let payload: E = serde_json::from_str(text).expect("example");
             let value = serde_json::to_value(&payload).expect("serialize");
             for consumer in E::CONSUMERS {
-                self.expected.push((
-                    format!("{}{consumer}", self.prefix),
-                    E::MESSAGE_TYPE,
-                    value.clone(),
-                ));
+                let queue = self
+                    .topology
+                    .service(consumer)
+                    .map(|s| s.queue.clone())
+                    .expect("every consumer has a queue");
+                self.expected.push((queue, E::MESSAGE_TYPE, value.clone()));
             }
             let publisher = self.publisher.clone();
             let ctx = PublishContext {
@@ -106,10 +109,10 @@ async fn every_event_version_round_trips_to_exactly_its_consumers() {
 
     let mut publish = PublishAll {
         publisher: sandbox.publisher().await,
-        prefix: sandbox.prefix.clone(),
         trace: TraceContext::new_root(),
         jobs: Vec::new(),
         expected: Vec::new(),
+        topology: sandbox.topology.clone(),
     };
     schemactl_catalog::visit_events(&mut publish);
     let published = futures_util::future::join_all(publish.jobs).await;
@@ -341,6 +344,98 @@ async fn a_failing_handler_is_retried_with_backoff_then_dead_lettered() {
         assert_eq!(sandbox.depth(&r.queue).await, 0, "{}", r.queue);
     }
     assert!(rx.try_recv().is_err(), "no delivery after the dead letter");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_held_by_the_consumer_need_no_retry_queues() {
+    // The catalog with `[defaults.retry] delay = "consumer"` for the notification service:
+    // its retries go back to its own queue after the delay, and it has no retry queues.
+    let mut sandbox = Sandbox::empty("consumer-retry").await;
+    let mut topology = schemactl_catalog::topology::catalog();
+    let service = topology
+        .services
+        .iter_mut()
+        .find(|s| s.service == "notification-service")
+        .expect("notification-service consumes");
+    let delays = [50, 100, 150];
+    let retry_names: Vec<String> = service
+        .retry_queues
+        .iter()
+        .map(|r| r.queue.clone())
+        .collect();
+    service.retry_queues = delays
+        .iter()
+        .map(|&delay_ms| RetryQueue {
+            queue: service.queue.clone(),
+            delay_ms,
+            delayed_by: RetryDelay::Consumer,
+        })
+        .collect();
+    topology.queues.retain(|q| !retry_names.contains(&q.name));
+    sandbox.topology = topology.with_prefix(&sandbox.prefix);
+    sandbox.topology.declare(&sandbox.channel).await.unwrap();
+
+    let (recorder, mut rx) = Recorder::with(|r| {
+        if r.attempt < 3 {
+            Err(HandlerError::retryable(format!(
+                "attempt {} failed",
+                r.attempt
+            )))
+        } else {
+            Ok(())
+        }
+    });
+    let consumer = start(
+        &amqp_url(),
+        &topology,
+        schemactl_catalog::wire(),
+        NotificationService::new(Uniform(recorder)),
+        ConsumerConfig {
+            declare: false,
+            ..sandbox.consumer_config()
+        },
+    )
+    .await
+    .unwrap();
+    let publisher = UserServicePublisher::new(sandbox.publisher().await);
+    let sent = publisher
+        .user_email_verified_v1(&example::<UserEmailVerifiedV1>(), &PublishContext::new())
+        .await
+        .unwrap();
+    let calls = receive(&mut rx, 3, Duration::from_secs(20)).await;
+    assert_eq!(
+        calls.iter().map(|c| c.attempt).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert!(calls.iter().all(|c| c.message_id == sent.message_id));
+    for (pair, delay) in calls.windows(2).zip(delays) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(
+            gap >= Duration::from_millis(delay),
+            "attempt {} came {gap:?} after the previous, before its {delay} ms delay",
+            pair[1].attempt
+        );
+    }
+    let stats = consumer.shutdown().await.unwrap();
+    assert_eq!(
+        (stats.retried, stats.handled, stats.dead_lettered),
+        (2, 1, 0)
+    );
+    assert_eq!(
+        sandbox.depth(&sandbox.queue("notification-service")).await,
+        0
+    );
+    // No retry queue was declared.
+    let probe = sandbox.connection.create_channel().await.unwrap();
+    let retry_1 = format!("{}notification-service.retry.1", sandbox.prefix);
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let missing = probe
+        .queue_declare(retry_1.as_str().into(), passive, FieldTable::default())
+        .await;
+    assert!(missing.is_err(), "{retry_1} exists");
 }
 
 #[tokio::test]

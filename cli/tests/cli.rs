@@ -35,9 +35,20 @@ fn stderr(o: &Output) -> String {
 fn lint_ok_on_both_catalogs() {
     let o = schemactl(&["lint"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The shop platform's dead-letter binding is matched literally by its direct exchange:
+    // the catalog describes the platform as it runs, and the lint says so.
+    let o = schemactl(&["--catalog", "examples/shop/schemas", "lint"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning[dead-letter-route]") && stderr(&o).contains("1 warning(s)"),
+        "{}",
+        stderr(&o)
+    );
     let o = schemactl(&[
         "--catalog",
         "examples/shop/schemas",
+        "--allow",
+        "dead-letter-route",
         "lint",
         "--deny-warnings",
     ]);
