@@ -12,11 +12,13 @@ use futures_util::StreamExt;
 use lapin::options::{BasicGetOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::BasicProperties;
+use schemactl_catalog::consumers::Dashboard;
 use schemactl_catalog::consumers::{AnalyticsService, InventoryService, MlClassifier};
 use schemactl_catalog::orchestration::TaskCreatedV1;
 use schemactl_catalog::producers::OrchestrationServicePublisher;
 use schemactl_catalog::{order::OrderCreatedV1, user::UserDeactivatedV1};
-use schemactl_runtime::{wire, Event, PublishContext, Uniform};
+use schemactl_runtime::topology::management::ManagementApi;
+use schemactl_runtime::{wire, Event, HandlerError, PublishContext, Uniform};
 use serde_json::{json, Value};
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -30,6 +32,76 @@ fn headers(pairs: &[(&str, &str)]) -> FieldTable {
         );
     }
     table
+}
+
+/// The exchange MassTransit publishes `TaskCreatedEvent` to (its message type's entity name).
+const MASSTRANSIT_TASK_CREATED: &str = "CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn masstransit_events_travel_in_masstransits_topology() {
+    let sandbox = Sandbox::new("mt-topology").await;
+    let p = &sandbox.prefix;
+    let observed = ManagementApi::beside(&amqp_url())
+        .unwrap()
+        .observe()
+        .await
+        .unwrap_or_else(|e| panic!("{e}: enable the management plugin (.ci/run does)"));
+    let fanout = Some(&("fanout".to_owned(), true));
+    let entity = format!("{p}{MASSTRANSIT_TASK_CREATED}");
+    assert_eq!(observed.exchanges.get(&entity), fanout, "{entity}");
+    // The catalog's orchestration exchange stands for MassTransit's topology: not declared.
+    assert!(!observed
+        .exchanges
+        .contains_key(&format!("{p}orchestration.events")));
+    for service in ["dashboard", "ml-classifier"] {
+        // The receive endpoint: an exchange named after the queue, bound to it, which the
+        // message type's exchange is bound to; `_error` and `_skipped` beside it.
+        let endpoint = format!("{p}{service}");
+        assert_eq!(observed.exchanges.get(&endpoint), fanout, "{endpoint}");
+        let to_endpoint = (entity.clone(), endpoint.clone(), String::new());
+        assert!(
+            observed.exchange_bindings.contains(&to_endpoint),
+            "{to_endpoint:?}"
+        );
+        let to_queue = (endpoint.clone(), endpoint.clone(), String::new());
+        assert!(observed.bindings.contains(&to_queue), "{to_queue:?}");
+        for suffix in ["_error", "_skipped"] {
+            let name = format!("{endpoint}{suffix}");
+            assert_eq!(observed.exchanges.get(&name), fanout, "{name}");
+            assert!(observed.queues.contains_key(&name), "{name}");
+            let binding = (name.clone(), name.clone(), String::new());
+            assert!(observed.bindings.contains(&binding), "{binding:?}");
+        }
+    }
+
+    // What MassTransit publishes reaches the endpoint; a fault lands in its `_error` queue.
+    let (recorder, mut rx) = Recorder::with(|_| Err(HandlerError::permanent("not today")));
+    let consumer = Dashboard::new(Uniform(recorder))
+        .consume(&amqp_url(), sandbox.consumer_config())
+        .await
+        .unwrap();
+    let fixture = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/masstransit/task-created.json"),
+    )
+    .unwrap();
+    publish_raw(
+        &sandbox,
+        MASSTRANSIT_TASK_CREATED,
+        "",
+        &fixture,
+        json_properties("application/vnd.masstransit+json"),
+    )
+    .await;
+    let calls = receive(&mut rx, 1, Duration::from_secs(20)).await;
+    assert_eq!(calls[0].message_type, TaskCreatedV1::MESSAGE_TYPE);
+    let error_queue = format!("{p}dashboard_error");
+    let depth = sandbox
+        .depth_reaches(&error_queue, 1, Duration::from_secs(20))
+        .await;
+    assert_eq!(depth, 1, "{error_queue}");
+    let stats = consumer.shutdown().await.unwrap();
+    assert_eq!((stats.dead_lettered, stats.handled), (1, 0));
 }
 
 async fn publish_raw(
@@ -109,10 +181,12 @@ async fn messages_written_by_each_platform_reach_typed_handlers() {
             .join("testdata/masstransit/task-created.json"),
     )
     .unwrap();
+    // MassTransit publishes to its message type's exchange, with no routing key.
+    assert_eq!(TaskCreatedV1::EXCHANGE, MASSTRANSIT_TASK_CREATED);
     publish_raw(
         &sandbox,
-        TaskCreatedV1::EXCHANGE,
-        TaskCreatedV1::ROUTING_KEY,
+        MASSTRANSIT_TASK_CREATED,
+        "",
         &fixture,
         json_properties("application/vnd.masstransit+json")
             .with_message_id("2f4b0000-8ed5-0015-5a0b-08dc1b6f4b1e".into()),

@@ -558,6 +558,7 @@ fn topology(
 /// The topology per consuming service, with the events each binding selects.
 fn summary(catalog: &Catalog, topology: &schemactl_runtime::Topology, prefix: &str) -> String {
     use std::fmt::Write as _;
+    let unprefixed = schemactl_codegen::topology::plan(catalog);
     let mut text = String::new();
     for sq in &topology.services {
         let _ = writeln!(text, "{}", sq.service);
@@ -576,8 +577,12 @@ fn summary(catalog: &Catalog, topology: &schemactl_runtime::Topology, prefix: &s
         );
         for b in topology.bindings.iter().filter(|b| b.queue == sq.queue) {
             let exchange = b.exchange.strip_prefix(prefix).unwrap_or(&b.exchange);
-            let selected =
-                schemactl_codegen::topology::selected_by(catalog, exchange, &b.routing_key);
+            let selected = schemactl_codegen::topology::selected_by(
+                catalog,
+                &unprefixed,
+                exchange,
+                &b.routing_key,
+            );
             let _ = writeln!(
                 text,
                 "  bound to {} `{}`: {}",

@@ -316,6 +316,15 @@ impl CatalogConfig {
             .unwrap_or_else(|| self.default_dialect())
     }
 
+    /// Whether `exchange` carries MassTransit messages, and so stands for MassTransit's
+    /// topology: one fanout exchange per message type, named after it.
+    pub fn is_masstransit_exchange(&self, exchange: &str) -> bool {
+        self.exchanges.contains_key(exchange)
+            && self
+                .dialect(self.exchange_dialect(exchange))
+                .is_some_and(|d| d.base == schemactl_runtime::dialect::DialectBase::Masstransit)
+    }
+
     /// The dialect called `name`: declared in `[dialects]`, or built in.
     pub fn dialect(&self, name: &str) -> Option<Dialect> {
         self.dialects

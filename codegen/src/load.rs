@@ -1123,6 +1123,14 @@ impl Loader {
             Some(Deprecation::Flag(true)) => Some(String::new()),
             Some(Deprecation::Reason(r)) => Some(r.clone()),
         };
+        let masstransit = config.is_masstransit_exchange(&exchange)
+            && config
+                .dialect(&dialect)
+                .is_some_and(|d| d.base == schemactl_runtime::dialect::DialectBase::Masstransit);
+        let publish_exchange = match crate::model::masstransit_entity(&wire_type) {
+            Some(entity) if masstransit => entity.to_owned(),
+            _ => exchange.clone(),
+        };
         Some(EventVersion {
             rust: RustNames::new(&domain, &name, version),
             message_type: format!("{name}.v{version}"),
@@ -1131,7 +1139,8 @@ impl Loader {
             domain,
             path: path.clone(),
             routing_key,
-            exchange,
+            exchange: publish_exchange,
+            catalog_exchange: exchange,
             dialect,
             wire_type,
             producer: x_event.producer,
@@ -1264,10 +1273,11 @@ impl Loader {
             events.values().flat_map(|e| e.versions.values()).collect();
         all.sort_by(|a, b| a.path.cmp(&b.path));
         for v in all {
-            let routes_by_key = config
-                .exchanges
-                .get(&v.exchange)
-                .is_some_and(|e| e.kind.routes_by_key());
+            let routes_by_key = !v.is_masstransit()
+                && config
+                    .exchanges
+                    .get(&v.exchange)
+                    .is_some_and(|e| e.kind.routes_by_key());
             if !routes_by_key {
                 continue;
             }
@@ -1347,6 +1357,7 @@ impl Loader {
                     continue;
                 };
                 let problem = match (exchange.kind, &sub.pattern) {
+                    _ if config.is_masstransit_exchange(&sub.exchange) => Some(format!("`{}` carries MassTransit messages, which travel on one exchange per message type: list the service as a consumer of the events instead", sub.exchange)),
                     (ExchangeKind::Fanout, Some(p)) => Some(format!("pattern `{p}` on fanout exchange `{}`, which ignores binding keys", sub.exchange)),
                     (ExchangeKind::Direct, None) => Some(format!("no pattern on direct exchange `{}`, which routes by exact key only", sub.exchange)),
                     (ExchangeKind::Headers, _) => Some(format!("headers exchange `{}` cannot be subscribed to by routing key", sub.exchange)),
@@ -1365,8 +1376,12 @@ impl Loader {
                 let selected = versions
                     .iter()
                     .filter(|v| {
-                        crate::model::reaches(config, &v.exchange, &v.routing_key, &sub.exchange)
-                            && crate::model::selects(Some(exchange.kind), &key, &v.routing_key)
+                        crate::model::reaches(
+                            config,
+                            &v.catalog_exchange,
+                            &v.routing_key,
+                            &sub.exchange,
+                        ) && crate::model::selects(Some(exchange.kind), &key, &v.routing_key)
                     })
                     .count();
                 if selected == 0 {

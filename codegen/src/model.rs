@@ -48,6 +48,11 @@ impl Catalog {
             used.push(dialect);
         }
         for v in self.versions() {
+            if v.is_masstransit() {
+                let dialect = self.config.exchange_dialect(&v.catalog_exchange);
+                spec.exchanges
+                    .insert(v.exchange.clone(), dialect.to_owned());
+            }
             spec.events.push(schemactl_runtime::dialect::WireEvent {
                 message_type: v.message_type.clone(),
                 exchange: v.exchange.clone(),
@@ -90,6 +95,17 @@ impl Catalog {
     /// A declared exchange.
     pub fn exchange(&self, name: &str) -> Option<&ExchangeConfig> {
         self.config.exchanges.get(name)
+    }
+
+    /// The type of the exchange `v` is published to (fanout for a MassTransit message
+    /// type's exchange).
+    pub fn exchange_kind(&self, v: &EventVersion) -> ExchangeKind {
+        if v.is_masstransit() {
+            ExchangeKind::Fanout
+        } else {
+            self.exchange(&v.exchange)
+                .map_or(ExchangeKind::Topic, |e| e.kind)
+        }
     }
 
     /// A declared service.
@@ -142,8 +158,12 @@ impl Catalog {
                 let mut subscribed = false;
                 for sub in &mut s.subscriptions {
                     let target = self.config.exchanges.get(&sub.exchange).map(|e| e.kind);
-                    if reaches(&self.config, &v.exchange, &v.routing_key, &sub.exchange)
-                        && selects(target, &sub.binding_key, &v.routing_key)
+                    if reaches(
+                        &self.config,
+                        &v.catalog_exchange,
+                        &v.routing_key,
+                        &sub.exchange,
+                    ) && selects(target, &sub.binding_key, &v.routing_key)
                     {
                         sub.message_types.push(v.message_type.clone());
                         subscribed = true;
@@ -457,8 +477,11 @@ pub struct EventVersion {
     pub message_type: String,
     /// Routing key.
     pub routing_key: String,
-    /// Exchange.
+    /// The exchange it is published to: its catalog exchange, or for a MassTransit exchange
+    /// its message type's own fanout exchange (`Namespace:TypeName`).
     pub exchange: String,
+    /// The exchange `catalog.toml` declares and `x-event` names.
+    pub catalog_exchange: String,
     /// The dialect it travels in.
     pub dialect: String,
     /// Its type value in that dialect.
@@ -494,6 +517,18 @@ impl EventVersion {
     pub fn is_deprecated(&self) -> bool {
         self.deprecated.is_some()
     }
+
+    /// Whether it travels in MassTransit's topology (on its message type's exchange).
+    pub fn is_masstransit(&self) -> bool {
+        self.exchange != self.catalog_exchange
+    }
+}
+
+/// MassTransit's name of the exchange of message URN `urn:message:<Namespace>:<TypeName>`:
+/// `<Namespace>:<TypeName>`.
+pub fn masstransit_entity(urn: &str) -> Option<&str> {
+    urn.strip_prefix("urn:message:")
+        .filter(|entity| !entity.is_empty() && entity.len() <= 255)
 }
 
 /// `UserRegistered` v1 → `user.registered.v1`.

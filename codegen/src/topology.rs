@@ -36,10 +36,13 @@ pub fn service_queue(catalog: &Catalog, service: &str) -> String {
 pub fn plan(catalog: &Catalog) -> Topology {
     let defaults = &catalog.config.defaults;
     let dlx = defaults.dead_letter_exchange.clone();
+    // A MassTransit exchange of the catalog stands for MassTransit's topology: one fanout
+    // exchange per message type, named after it, and none of its own.
     let mut exchanges: Vec<Exchange> = catalog
         .config
         .exchanges
         .iter()
+        .filter(|(name, _)| !catalog.config.is_masstransit_exchange(name))
         .map(|(name, e)| Exchange {
             name: name.clone(),
             kind: e.kind,
@@ -47,13 +50,12 @@ pub fn plan(catalog: &Catalog) -> Topology {
         })
         .collect();
     if !catalog.config.exchanges.contains_key(&dlx) {
-        exchanges.push(Exchange {
-            name: dlx.clone(),
-            kind: ExchangeKind::Direct,
-            durable: true,
-        });
-        exchanges.sort_by(|a, b| a.name.cmp(&b.name));
+        push_exchange(&mut exchanges, &dlx, ExchangeKind::Direct);
     }
+    for v in catalog.versions().filter(|v| v.is_masstransit()) {
+        push_exchange(&mut exchanges, &v.exchange, ExchangeKind::Fanout);
+    }
+    let mut exchange_bindings: Vec<ExchangeBinding> = Vec::new();
     let r = &defaults.retry;
     let delays = retry_delays(
         r.max_attempts,
@@ -70,15 +72,67 @@ pub fn plan(catalog: &Catalog) -> Topology {
         let queue_type = config
             .and_then(|c| c.queue_type)
             .unwrap_or(defaults.queue_type);
-        let dlq = config
-            .and_then(|c| c.dead_letter_queue.clone())
-            .unwrap_or_else(|| dead_letter_queue(&queue));
-        let dlrk = config
-            .and_then(|c| c.dead_letter_routing_key.clone())
-            .unwrap_or_else(|| queue.clone());
-        let dl_binding = config
-            .and_then(|c| c.dead_letter_binding.clone())
-            .unwrap_or_else(|| dlrk.clone());
+        let masstransit: Vec<&str> = service
+            .consumes
+            .iter()
+            .filter_map(|m| catalog.version(m))
+            .filter(|v| v.is_masstransit())
+            .map(|v| v.exchange.as_str())
+            .collect();
+        // A MassTransit receive endpoint: an exchange named after the queue, bound to it,
+        // which each consumed message type's exchange is bound to; its faults go to
+        // `<queue>_error`, and MassTransit's `<queue>_skipped` is there too.
+        let endpoint = !masstransit.is_empty();
+        let only_masstransit = masstransit.len() == service.consumes.len();
+        if endpoint {
+            push_exchange(&mut exchanges, &queue, ExchangeKind::Fanout);
+            push_binding(
+                &mut bindings,
+                Binding {
+                    exchange: queue.clone(),
+                    queue: queue.clone(),
+                    routing_key: String::new(),
+                },
+            );
+            for source in &masstransit {
+                let binding = ExchangeBinding {
+                    source: (*source).to_owned(),
+                    destination: queue.clone(),
+                    routing_key: String::new(),
+                };
+                if !exchange_bindings.contains(&binding) {
+                    exchange_bindings.push(binding);
+                }
+            }
+            for suffix in ["_error", "_skipped"] {
+                let name = format!("{queue}{suffix}");
+                push_exchange(&mut exchanges, &name, ExchangeKind::Fanout);
+                push_queue(&mut queues, Queue::new(name.clone(), queue_type));
+                push_binding(
+                    &mut bindings,
+                    Binding {
+                        exchange: name.clone(),
+                        queue: name,
+                        routing_key: String::new(),
+                    },
+                );
+            }
+        }
+        let (dlx, dlq, dlrk, dl_binding) = if only_masstransit {
+            let error = format!("{queue}_error");
+            (error.clone(), error, queue.clone(), String::new())
+        } else {
+            let dlq = config
+                .and_then(|c| c.dead_letter_queue.clone())
+                .unwrap_or_else(|| dead_letter_queue(&queue));
+            let dlrk = config
+                .and_then(|c| c.dead_letter_routing_key.clone())
+                .unwrap_or_else(|| queue.clone());
+            let dl_binding = config
+                .and_then(|c| c.dead_letter_binding.clone())
+                .unwrap_or_else(|| dlrk.clone());
+            (dlx.clone(), dlq, dlrk, dl_binding)
+        };
         let arguments = config
             .map(|c| c.queue_arguments.over(&defaults.queue_arguments))
             .unwrap_or_else(|| defaults.queue_arguments.clone());
@@ -124,15 +178,17 @@ pub fn plan(catalog: &Catalog) -> Topology {
                 },
             );
         }
-        push_queue(&mut queues, Queue::new(dlq.clone(), queue_type));
-        push_binding(
-            &mut bindings,
-            Binding {
-                exchange: dlx.clone(),
-                queue: dlq.clone(),
-                routing_key: dl_binding,
-            },
-        );
+        if !only_masstransit {
+            push_queue(&mut queues, Queue::new(dlq.clone(), queue_type));
+            push_binding(
+                &mut bindings,
+                Binding {
+                    exchange: dlx.clone(),
+                    queue: dlq.clone(),
+                    routing_key: dl_binding,
+                },
+            );
+        }
         for (exchange, routing_key) in service_bindings(catalog, service) {
             push_binding(
                 &mut bindings,
@@ -147,27 +203,23 @@ pub fn plan(catalog: &Catalog) -> Topology {
             service: service.name.clone(),
             queue,
             retry_queues,
-            dead_letter_exchange: dlx.clone(),
+            dead_letter_exchange: dlx,
             dead_letter_routing_key: dlrk,
             dead_letter_queue: dlq,
             message_types: service.consumes.clone(),
         });
     }
-    let exchange_bindings = catalog
-        .config
-        .exchanges
-        .iter()
-        .flat_map(|(name, e)| {
-            e.sources.iter().map(move |src| {
-                let kind = catalog.exchange(&src.exchange).map(|s| s.kind);
-                ExchangeBinding {
-                    source: src.exchange.clone(),
-                    destination: name.clone(),
-                    routing_key: binding_key(src, kind),
-                }
-            })
-        })
-        .collect();
+    for (name, e) in &catalog.config.exchanges {
+        for src in &e.sources {
+            let kind = catalog.exchange(&src.exchange).map(|s| s.kind);
+            exchange_bindings.push(ExchangeBinding {
+                source: src.exchange.clone(),
+                destination: name.clone(),
+                routing_key: binding_key(src, kind),
+            });
+        }
+    }
+    exchanges.sort_by(|a, b| a.name.cmp(&b.name));
     Topology {
         exchanges,
         queues,
@@ -189,13 +241,21 @@ pub fn service_bindings(catalog: &Catalog, service: &Service) -> Vec<(String, St
     }
     let mut keys = BTreeSet::new();
     for message_type in &service.consumes {
-        let Some(v) = catalog.version(message_type) else {
+        // MassTransit message types reach the queue through its endpoint exchange.
+        let Some(v) = catalog
+            .version(message_type)
+            .filter(|v| !v.is_masstransit())
+        else {
             continue;
         };
         let covered = service.subscriptions.iter().any(|s| {
             let kind = catalog.exchange(&s.exchange).map(|e| e.kind);
-            reaches(&catalog.config, &v.exchange, &v.routing_key, &s.exchange)
-                && selects(kind, &s.binding_key, &v.routing_key)
+            reaches(
+                &catalog.config,
+                &v.catalog_exchange,
+                &v.routing_key,
+                &s.exchange,
+            ) && selects(kind, &s.binding_key, &v.routing_key)
         });
         if !covered {
             keys.insert((v.exchange.clone(), v.routing_key.clone()));
@@ -205,15 +265,40 @@ pub fn service_bindings(catalog: &Catalog, service: &Service) -> Vec<(String, St
     out
 }
 
-/// The message types of the catalog a binding with `binding_key` on `exchange` selects
-/// (events published there or reaching it through its `sources`).
-pub fn selected_by<'c>(catalog: &'c Catalog, exchange: &str, binding_key: &str) -> Vec<&'c str> {
-    let kind = catalog.exchange(exchange).map(|e| e.kind);
+/// The message types of the catalog a binding with `binding_key` on `exchange` of
+/// `topology` selects: events published there, or reaching it through exchange-to-exchange
+/// bindings (an exchange's `sources`, a MassTransit endpoint).
+pub fn selected_by<'c>(
+    catalog: &'c Catalog,
+    topology: &Topology,
+    exchange: &str,
+    binding_key: &str,
+) -> Vec<&'c str> {
+    let kind = |name: &str| {
+        topology
+            .exchanges
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.kind)
+    };
     catalog
         .versions()
         .filter(|v| {
-            reaches(&catalog.config, &v.exchange, &v.routing_key, exchange)
-                && selects(kind, binding_key, &v.routing_key)
+            // Every exchange the message reaches, from the one it is published to.
+            let mut reached = vec![v.exchange.as_str()];
+            let mut i = 0;
+            while let Some(&at) = reached.get(i) {
+                for b in &topology.exchange_bindings {
+                    if b.source == at
+                        && selects(kind(at), &b.routing_key, &v.routing_key)
+                        && !reached.contains(&b.destination.as_str())
+                    {
+                        reached.push(&b.destination);
+                    }
+                }
+                i += 1;
+            }
+            reached.contains(&exchange) && selects(kind(exchange), binding_key, &v.routing_key)
         })
         .map(|v| v.message_type.as_str())
         .collect()
@@ -224,6 +309,16 @@ pub fn selected_by<'c>(catalog: &'c Catalog, exchange: &str, binding_key: &str) 
 fn push_queue(queues: &mut Vec<Queue>, queue: Queue) {
     if !queues.iter().any(|q| q.name == queue.name) {
         queues.push(queue);
+    }
+}
+
+fn push_exchange(exchanges: &mut Vec<Exchange>, name: &str, kind: ExchangeKind) {
+    if !exchanges.iter().any(|e| e.name == name) {
+        exchanges.push(Exchange {
+            name: name.to_owned(),
+            kind,
+            durable: true,
+        });
     }
 }
 

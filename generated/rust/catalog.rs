@@ -101,7 +101,7 @@ pub mod onboarding {
 pub mod orchestration {
     /// Task execution succeeded.
     ///
-    /// `TaskCompleted.v1` on `orchestration.events` as `task.completed.v1`.
+    /// `TaskCompleted.v1` on `CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent` as `task.completed.v1`.
     pub mod task_completed_v1 {
         include!("orchestration/task_completed_v1.rs");
     }
@@ -109,7 +109,7 @@ pub mod orchestration {
     pub use self::task_completed_v1::TaskCompleted as TaskCompletedV1;
     /// A task was created.
     ///
-    /// `TaskCreated.v1` on `orchestration.events` as `task.created.v1`.
+    /// `TaskCreated.v1` on `CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent` as `task.created.v1`.
     pub mod task_created_v1 {
         include!("orchestration/task_created_v1.rs");
     }
@@ -117,7 +117,7 @@ pub mod orchestration {
     pub use self::task_created_v1::TaskCreated as TaskCreatedV1;
     /// Task execution failed.
     ///
-    /// `TaskFailed.v1` on `orchestration.events` as `task.failed.v1`.
+    /// `TaskFailed.v1` on `CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent` as `task.failed.v1`.
     pub mod task_failed_v1 {
         include!("orchestration/task_failed_v1.rs");
     }
@@ -125,7 +125,7 @@ pub mod orchestration {
     pub use self::task_failed_v1::TaskFailed as TaskFailedV1;
     /// Task execution began.
     ///
-    /// `TaskStarted.v1` on `orchestration.events` as `task.started.v1`.
+    /// `TaskStarted.v1` on `CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent` as `task.started.v1`.
     pub mod task_started_v1 {
         include!("orchestration/task_started_v1.rs");
     }
@@ -241,13 +241,13 @@ pub mod routing_keys {
     pub const ONBOARDING_STEP_COMPLETED_V1: &str = "onboarding.step.completed";
     /// Routing key of `OnboardingStepStarted.v1` on `onboarding.events`.
     pub const ONBOARDING_STEP_STARTED_V1: &str = "onboarding.step.started";
-    /// Routing key of `TaskCompleted.v1` on `orchestration.events`.
+    /// Routing key of `TaskCompleted.v1` on `CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent`.
     pub const TASK_COMPLETED_V1: &str = "task.completed.v1";
-    /// Routing key of `TaskCreated.v1` on `orchestration.events`.
+    /// Routing key of `TaskCreated.v1` on `CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent`.
     pub const TASK_CREATED_V1: &str = "task.created.v1";
-    /// Routing key of `TaskFailed.v1` on `orchestration.events`.
+    /// Routing key of `TaskFailed.v1` on `CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent`.
     pub const TASK_FAILED_V1: &str = "task.failed.v1";
-    /// Routing key of `TaskStarted.v1` on `orchestration.events`.
+    /// Routing key of `TaskStarted.v1` on `CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent`.
     pub const TASK_STARTED_V1: &str = "task.started.v1";
     /// Routing key of `OrderConfirmed.v1` on `collector-events`.
     pub const ORDER_CONFIRMED_V1: &str = "order.confirmed";
@@ -431,6 +431,10 @@ pub const WIRE_JSON: &str = r#"{
     }
   },
   "exchanges": {
+    "CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent": "orchestration",
+    "CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent": "orchestration",
+    "CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent": "orchestration",
+    "CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent": "orchestration",
     "collector-events": "collector",
     "dead-letter": "standard",
     "onboarding.events": "onboarding",
@@ -500,25 +504,25 @@ pub const WIRE_JSON: &str = r#"{
     },
     {
       "messageType": "TaskCompleted.v1",
-      "exchange": "orchestration.events",
+      "exchange": "CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent",
       "dialect": "orchestration",
       "wireType": "urn:message:CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent"
     },
     {
       "messageType": "TaskCreated.v1",
-      "exchange": "orchestration.events",
+      "exchange": "CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent",
       "dialect": "orchestration",
       "wireType": "urn:message:CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent"
     },
     {
       "messageType": "TaskFailed.v1",
-      "exchange": "orchestration.events",
+      "exchange": "CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent",
       "dialect": "orchestration",
       "wireType": "urn:message:CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent"
     },
     {
       "messageType": "TaskStarted.v1",
-      "exchange": "orchestration.events",
+      "exchange": "CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent",
       "dialect": "orchestration",
       "wireType": "urn:message:CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent"
     },

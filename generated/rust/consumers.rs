@@ -349,7 +349,7 @@ impl<H: AnalyticsServiceHandler> ::schemactl_runtime::Dispatch for AnalyticsServ
 ///
 /// Owner: agents.
 pub trait CicdMonitorHandler: Send + Sync + 'static {
-    /// `TaskCompleted.v1` from `orchestration.events` (routing key `task.completed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `TaskCompleted.v1` from `CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent` (routing key `task.completed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn task_completed_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -599,7 +599,7 @@ impl<H: CrmServiceHandler> ::schemactl_runtime::Dispatch for CrmService<H> {
 ///
 /// Owner: agents.
 pub trait DashboardHandler: Send + Sync + 'static {
-    /// `TaskCompleted.v1` from `orchestration.events` (routing key `task.completed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `TaskCompleted.v1` from `CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent` (routing key `task.completed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn task_completed_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -608,7 +608,7 @@ pub trait DashboardHandler: Send + Sync + 'static {
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<(), ::schemactl_runtime::HandlerError>,
     > + Send;
-    /// `TaskCreated.v1` from `orchestration.events` (routing key `task.created.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `TaskCreated.v1` from `CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent` (routing key `task.created.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn task_created_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -617,7 +617,7 @@ pub trait DashboardHandler: Send + Sync + 'static {
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<(), ::schemactl_runtime::HandlerError>,
     > + Send;
-    /// `TaskFailed.v1` from `orchestration.events` (routing key `task.failed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `TaskFailed.v1` from `CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent` (routing key `task.failed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn task_failed_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -626,7 +626,7 @@ pub trait DashboardHandler: Send + Sync + 'static {
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<(), ::schemactl_runtime::HandlerError>,
     > + Send;
-    /// `TaskStarted.v1` from `orchestration.events` (routing key `task.started.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `TaskStarted.v1` from `CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent` (routing key `task.started.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn task_started_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -1114,7 +1114,7 @@ impl<H: InvoicesServiceHandler> ::schemactl_runtime::Dispatch for InvoicesServic
 ///
 /// Owner: agents.
 pub trait MlClassifierHandler: Send + Sync + 'static {
-    /// `TaskCompleted.v1` from `orchestration.events` (routing key `task.completed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `TaskCompleted.v1` from `CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent` (routing key `task.completed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn task_completed_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -1123,7 +1123,7 @@ pub trait MlClassifierHandler: Send + Sync + 'static {
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<(), ::schemactl_runtime::HandlerError>,
     > + Send;
-    /// `TaskCreated.v1` from `orchestration.events` (routing key `task.created.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `TaskCreated.v1` from `CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent` (routing key `task.created.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn task_created_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -1132,7 +1132,7 @@ pub trait MlClassifierHandler: Send + Sync + 'static {
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<(), ::schemactl_runtime::HandlerError>,
     > + Send;
-    /// `TaskFailed.v1` from `orchestration.events` (routing key `task.failed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `TaskFailed.v1` from `CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent` (routing key `task.failed.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn task_failed_v1(
         &self,
         message: ::schemactl_runtime::Received<
@@ -1141,7 +1141,7 @@ pub trait MlClassifierHandler: Send + Sync + 'static {
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<(), ::schemactl_runtime::HandlerError>,
     > + Send;
-    /// `TaskStarted.v1` from `orchestration.events` (routing key `task.started.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
+    /// `TaskStarted.v1` from `CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent` (routing key `task.started.v1`). Return [`HandlerError::retryable`](::schemactl_runtime::HandlerError::retryable) to retry with backoff, [`HandlerError::permanent`](::schemactl_runtime::HandlerError::permanent) to dead-letter it.
     fn task_started_v1(
         &self,
         message: ::schemactl_runtime::Received<

@@ -374,7 +374,7 @@ impl OrchestrationServicePublisher {
     pub fn publisher(&self) -> &::schemactl_runtime::Publisher {
         &self.publisher
     }
-    /// Publishes `TaskCompleted.v1` to `orchestration.events` with routing key `task.completed.v1` and waits for the broker's confirm.
+    /// Publishes `TaskCompleted.v1` to `CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent` with routing key `task.completed.v1` and waits for the broker's confirm.
     pub async fn task_completed_v1(
         &self,
         payload: &super::orchestration::task_completed_v1::TaskCompleted,
@@ -396,7 +396,7 @@ impl OrchestrationServicePublisher {
     > {
         self.publisher.send(payload, ctx).await
     }
-    /// Publishes `TaskCreated.v1` to `orchestration.events` with routing key `task.created.v1` and waits for the broker's confirm.
+    /// Publishes `TaskCreated.v1` to `CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent` with routing key `task.created.v1` and waits for the broker's confirm.
     pub async fn task_created_v1(
         &self,
         payload: &super::orchestration::task_created_v1::TaskCreated,
@@ -418,7 +418,7 @@ impl OrchestrationServicePublisher {
     > {
         self.publisher.send(payload, ctx).await
     }
-    /// Publishes `TaskFailed.v1` to `orchestration.events` with routing key `task.failed.v1` and waits for the broker's confirm.
+    /// Publishes `TaskFailed.v1` to `CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent` with routing key `task.failed.v1` and waits for the broker's confirm.
     pub async fn task_failed_v1(
         &self,
         payload: &super::orchestration::task_failed_v1::TaskFailed,
@@ -440,7 +440,7 @@ impl OrchestrationServicePublisher {
     > {
         self.publisher.send(payload, ctx).await
     }
-    /// Publishes `TaskStarted.v1` to `orchestration.events` with routing key `task.started.v1` and waits for the broker's confirm.
+    /// Publishes `TaskStarted.v1` to `CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent` with routing key `task.started.v1` and waits for the broker's confirm.
     pub async fn task_started_v1(
         &self,
         payload: &super::orchestration::task_started_v1::TaskStarted,

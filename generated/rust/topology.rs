@@ -9,16 +9,52 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
     ::schemactl_runtime::topology::Topology {
         exchanges: ::std::vec![
             ::schemactl_runtime::topology::Exchange { name :
+            ::std::string::String::from("CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent"),
+            kind : ::schemactl_runtime::topology::ExchangeKind::Fanout, durable : true },
+            ::schemactl_runtime::topology::Exchange { name :
+            ::std::string::String::from("CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent"),
+            kind : ::schemactl_runtime::topology::ExchangeKind::Fanout, durable : true },
+            ::schemactl_runtime::topology::Exchange { name :
+            ::std::string::String::from("CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent"),
+            kind : ::schemactl_runtime::topology::ExchangeKind::Fanout, durable : true },
+            ::schemactl_runtime::topology::Exchange { name :
+            ::std::string::String::from("CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent"),
+            kind : ::schemactl_runtime::topology::ExchangeKind::Fanout, durable : true },
+            ::schemactl_runtime::topology::Exchange { name :
+            ::std::string::String::from("cicd-monitor"), kind :
+            ::schemactl_runtime::topology::ExchangeKind::Fanout, durable : true },
+            ::schemactl_runtime::topology::Exchange { name :
+            ::std::string::String::from("cicd-monitor_error"), kind :
+            ::schemactl_runtime::topology::ExchangeKind::Fanout, durable : true },
+            ::schemactl_runtime::topology::Exchange { name :
+            ::std::string::String::from("cicd-monitor_skipped"), kind :
+            ::schemactl_runtime::topology::ExchangeKind::Fanout, durable : true },
+            ::schemactl_runtime::topology::Exchange { name :
             ::std::string::String::from("collector-events"), kind :
             ::schemactl_runtime::topology::ExchangeKind::Topic, durable : true },
+            ::schemactl_runtime::topology::Exchange { name :
+            ::std::string::String::from("dashboard"), kind :
+            ::schemactl_runtime::topology::ExchangeKind::Fanout, durable : true },
+            ::schemactl_runtime::topology::Exchange { name :
+            ::std::string::String::from("dashboard_error"), kind :
+            ::schemactl_runtime::topology::ExchangeKind::Fanout, durable : true },
+            ::schemactl_runtime::topology::Exchange { name :
+            ::std::string::String::from("dashboard_skipped"), kind :
+            ::schemactl_runtime::topology::ExchangeKind::Fanout, durable : true },
             ::schemactl_runtime::topology::Exchange { name :
             ::std::string::String::from("dead-letter"), kind :
             ::schemactl_runtime::topology::ExchangeKind::Direct, durable : true },
             ::schemactl_runtime::topology::Exchange { name :
-            ::std::string::String::from("onboarding.events"), kind :
-            ::schemactl_runtime::topology::ExchangeKind::Topic, durable : true },
+            ::std::string::String::from("ml-classifier"), kind :
+            ::schemactl_runtime::topology::ExchangeKind::Fanout, durable : true },
             ::schemactl_runtime::topology::Exchange { name :
-            ::std::string::String::from("orchestration.events"), kind :
+            ::std::string::String::from("ml-classifier_error"), kind :
+            ::schemactl_runtime::topology::ExchangeKind::Fanout, durable : true },
+            ::schemactl_runtime::topology::Exchange { name :
+            ::std::string::String::from("ml-classifier_skipped"), kind :
+            ::schemactl_runtime::topology::ExchangeKind::Fanout, durable : true },
+            ::schemactl_runtime::topology::Exchange { name :
+            ::std::string::String::from("onboarding.events"), kind :
             ::schemactl_runtime::topology::ExchangeKind::Topic, durable : true },
             ::schemactl_runtime::topology::Exchange { name :
             ::std::string::String::from("user.events"), kind :
@@ -122,9 +158,25 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::core::option::Option::None, overflow : ::core::option::Option::None,
             delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
+            ::std::string::String::from("cicd-monitor_error"), queue_type :
+            ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
+            ::core::option::Option::None, dead_letter_routing_key :
+            ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
+            ::std::string::String::from("cicd-monitor_skipped"), queue_type :
+            ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
+            ::core::option::Option::None, dead_letter_routing_key :
+            ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("cicd-monitor"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
-            ::core::option::Option::Some(::std::string::String::from("dead-letter")),
+            ::core::option::Option::Some(::std::string::String::from("cicd-monitor_error")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("cicd-monitor")),
             message_ttl_ms : ::core::option::Option::None, max_length :
@@ -159,14 +211,6 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::core::option::Option::Some(::std::string::String::from("cicd-monitor")),
             message_ttl_ms : ::core::option::Option::Some(2500), max_length :
             ::core::option::Option::None, max_length_bytes :
-            ::core::option::Option::None, overflow : ::core::option::Option::None,
-            delivery_limit : ::core::option::Option::None, },
-            ::schemactl_runtime::topology::Queue { name :
-            ::std::string::String::from("cicd-monitor.dlq"), queue_type :
-            ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
-            ::core::option::Option::None, dead_letter_routing_key :
-            ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            max_length : ::core::option::Option::None, max_length_bytes :
             ::core::option::Option::None, overflow : ::core::option::Option::None,
             delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
@@ -266,9 +310,25 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::core::option::Option::None, overflow : ::core::option::Option::None,
             delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
+            ::std::string::String::from("dashboard_error"), queue_type :
+            ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
+            ::core::option::Option::None, dead_letter_routing_key :
+            ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
+            ::std::string::String::from("dashboard_skipped"), queue_type :
+            ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
+            ::core::option::Option::None, dead_letter_routing_key :
+            ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("dashboard"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
-            ::core::option::Option::Some(::std::string::String::from("dead-letter")),
+            ::core::option::Option::Some(::std::string::String::from("dashboard_error")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("dashboard")),
             message_ttl_ms : ::core::option::Option::None, max_length :
@@ -303,14 +363,6 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::core::option::Option::Some(::std::string::String::from("dashboard")),
             message_ttl_ms : ::core::option::Option::Some(2500), max_length :
             ::core::option::Option::None, max_length_bytes :
-            ::core::option::Option::None, overflow : ::core::option::Option::None,
-            delivery_limit : ::core::option::Option::None, },
-            ::schemactl_runtime::topology::Queue { name :
-            ::std::string::String::from("dashboard.dlq"), queue_type :
-            ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
-            ::core::option::Option::None, dead_letter_routing_key :
-            ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            max_length : ::core::option::Option::None, max_length_bytes :
             ::core::option::Option::None, overflow : ::core::option::Option::None,
             delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
@@ -506,9 +558,25 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::core::option::Option::None, overflow : ::core::option::Option::None,
             delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
+            ::std::string::String::from("ml-classifier_error"), queue_type :
+            ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
+            ::core::option::Option::None, dead_letter_routing_key :
+            ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
+            ::std::string::String::from("ml-classifier_skipped"), queue_type :
+            ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
+            ::core::option::Option::None, dead_letter_routing_key :
+            ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
+            max_length : ::core::option::Option::None, max_length_bytes :
+            ::core::option::Option::None, overflow : ::core::option::Option::None,
+            delivery_limit : ::core::option::Option::None, },
+            ::schemactl_runtime::topology::Queue { name :
             ::std::string::String::from("ml-classifier"), queue_type :
             ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
-            ::core::option::Option::Some(::std::string::String::from("dead-letter")),
+            ::core::option::Option::Some(::std::string::String::from("ml-classifier_error")),
             dead_letter_routing_key :
             ::core::option::Option::Some(::std::string::String::from("ml-classifier")),
             message_ttl_ms : ::core::option::Option::None, max_length :
@@ -543,14 +611,6 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::core::option::Option::Some(::std::string::String::from("ml-classifier")),
             message_ttl_ms : ::core::option::Option::Some(2500), max_length :
             ::core::option::Option::None, max_length_bytes :
-            ::core::option::Option::None, overflow : ::core::option::Option::None,
-            delivery_limit : ::core::option::Option::None, },
-            ::schemactl_runtime::topology::Queue { name :
-            ::std::string::String::from("ml-classifier.dlq"), queue_type :
-            ::schemactl_runtime::topology::QueueType::Quorum, dead_letter_exchange :
-            ::core::option::Option::None, dead_letter_routing_key :
-            ::core::option::Option::None, message_ttl_ms : ::core::option::Option::None,
-            max_length : ::core::option::Option::None, max_length_bytes :
             ::core::option::Option::None, overflow : ::core::option::Option::None,
             delivery_limit : ::core::option::Option::None, },
             ::schemactl_runtime::topology::Queue { name :
@@ -888,15 +948,16 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("analytics-service"), routing_key :
             ::std::string::String::from("user.registered.v2") },
             ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("dead-letter"), queue :
-            ::std::string::String::from("cicd-monitor.dlq"), routing_key :
-            ::std::string::String::from("cicd-monitor") },
-            ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("orchestration.events"), queue :
+            ::std::string::String::from("cicd-monitor"), queue :
             ::std::string::String::from("cicd-monitor"), routing_key :
-            ::std::string::String::from("task.completed.v1") },
-            ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("dead-letter"), queue :
+            ::std::string::String::from("") }, ::schemactl_runtime::topology::Binding {
+            exchange : ::std::string::String::from("cicd-monitor_error"), queue :
+            ::std::string::String::from("cicd-monitor_error"), routing_key :
+            ::std::string::String::from("") }, ::schemactl_runtime::topology::Binding {
+            exchange : ::std::string::String::from("cicd-monitor_skipped"), queue :
+            ::std::string::String::from("cicd-monitor_skipped"), routing_key :
+            ::std::string::String::from("") }, ::schemactl_runtime::topology::Binding {
+            exchange : ::std::string::String::from("dead-letter"), queue :
             ::std::string::String::from("onboarding.events.dlq"), routing_key :
             ::std::string::String::from("onboarding.events") },
             ::schemactl_runtime::topology::Binding { exchange :
@@ -912,27 +973,16 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("crm-service"), routing_key :
             ::std::string::String::from("invoice.paid") },
             ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("dead-letter"), queue :
-            ::std::string::String::from("dashboard.dlq"), routing_key :
-            ::std::string::String::from("dashboard") },
-            ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("orchestration.events"), queue :
+            ::std::string::String::from("dashboard"), queue :
             ::std::string::String::from("dashboard"), routing_key :
-            ::std::string::String::from("task.completed.v1") },
-            ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("orchestration.events"), queue :
-            ::std::string::String::from("dashboard"), routing_key :
-            ::std::string::String::from("task.created.v1") },
-            ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("orchestration.events"), queue :
-            ::std::string::String::from("dashboard"), routing_key :
-            ::std::string::String::from("task.failed.v1") },
-            ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("orchestration.events"), queue :
-            ::std::string::String::from("dashboard"), routing_key :
-            ::std::string::String::from("task.started.v1") },
-            ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("dead-letter"), queue :
+            ::std::string::String::from("") }, ::schemactl_runtime::topology::Binding {
+            exchange : ::std::string::String::from("dashboard_error"), queue :
+            ::std::string::String::from("dashboard_error"), routing_key :
+            ::std::string::String::from("") }, ::schemactl_runtime::topology::Binding {
+            exchange : ::std::string::String::from("dashboard_skipped"), queue :
+            ::std::string::String::from("dashboard_skipped"), routing_key :
+            ::std::string::String::from("") }, ::schemactl_runtime::topology::Binding {
+            exchange : ::std::string::String::from("dead-letter"), queue :
             ::std::string::String::from("delivery-service.dlq"), routing_key :
             ::std::string::String::from("delivery-service") },
             ::schemactl_runtime::topology::Binding { exchange :
@@ -968,27 +1018,16 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("invoices-service"), routing_key :
             ::std::string::String::from("delivery.confirmed") },
             ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("dead-letter"), queue :
-            ::std::string::String::from("ml-classifier.dlq"), routing_key :
-            ::std::string::String::from("ml-classifier") },
-            ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("orchestration.events"), queue :
+            ::std::string::String::from("ml-classifier"), queue :
             ::std::string::String::from("ml-classifier"), routing_key :
-            ::std::string::String::from("task.completed.v1") },
-            ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("orchestration.events"), queue :
-            ::std::string::String::from("ml-classifier"), routing_key :
-            ::std::string::String::from("task.created.v1") },
-            ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("orchestration.events"), queue :
-            ::std::string::String::from("ml-classifier"), routing_key :
-            ::std::string::String::from("task.failed.v1") },
-            ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("orchestration.events"), queue :
-            ::std::string::String::from("ml-classifier"), routing_key :
-            ::std::string::String::from("task.started.v1") },
-            ::schemactl_runtime::topology::Binding { exchange :
-            ::std::string::String::from("dead-letter"), queue :
+            ::std::string::String::from("") }, ::schemactl_runtime::topology::Binding {
+            exchange : ::std::string::String::from("ml-classifier_error"), queue :
+            ::std::string::String::from("ml-classifier_error"), routing_key :
+            ::std::string::String::from("") }, ::schemactl_runtime::topology::Binding {
+            exchange : ::std::string::String::from("ml-classifier_skipped"), queue :
+            ::std::string::String::from("ml-classifier_skipped"), routing_key :
+            ::std::string::String::from("") }, ::schemactl_runtime::topology::Binding {
+            exchange : ::std::string::String::from("dead-letter"), queue :
             ::std::string::String::from("notification-service.dlq"), routing_key :
             ::std::string::String::from("notification-service") },
             ::schemactl_runtime::topology::Binding { exchange :
@@ -1060,7 +1099,44 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::std::string::String::from("project-management-service"), routing_key :
             ::std::string::String::from("employee.hired") }
         ],
-        exchange_bindings: ::std::vec![],
+        exchange_bindings: ::std::vec![
+            ::schemactl_runtime::topology::ExchangeBinding { source :
+            ::std::string::String::from("CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent"),
+            destination : ::std::string::String::from("cicd-monitor"), routing_key :
+            ::std::string::String::from("") },
+            ::schemactl_runtime::topology::ExchangeBinding { source :
+            ::std::string::String::from("CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent"),
+            destination : ::std::string::String::from("dashboard"), routing_key :
+            ::std::string::String::from("") },
+            ::schemactl_runtime::topology::ExchangeBinding { source :
+            ::std::string::String::from("CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent"),
+            destination : ::std::string::String::from("dashboard"), routing_key :
+            ::std::string::String::from("") },
+            ::schemactl_runtime::topology::ExchangeBinding { source :
+            ::std::string::String::from("CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent"),
+            destination : ::std::string::String::from("dashboard"), routing_key :
+            ::std::string::String::from("") },
+            ::schemactl_runtime::topology::ExchangeBinding { source :
+            ::std::string::String::from("CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent"),
+            destination : ::std::string::String::from("dashboard"), routing_key :
+            ::std::string::String::from("") },
+            ::schemactl_runtime::topology::ExchangeBinding { source :
+            ::std::string::String::from("CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent"),
+            destination : ::std::string::String::from("ml-classifier"), routing_key :
+            ::std::string::String::from("") },
+            ::schemactl_runtime::topology::ExchangeBinding { source :
+            ::std::string::String::from("CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent"),
+            destination : ::std::string::String::from("ml-classifier"), routing_key :
+            ::std::string::String::from("") },
+            ::schemactl_runtime::topology::ExchangeBinding { source :
+            ::std::string::String::from("CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent"),
+            destination : ::std::string::String::from("ml-classifier"), routing_key :
+            ::std::string::String::from("") },
+            ::schemactl_runtime::topology::ExchangeBinding { source :
+            ::std::string::String::from("CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent"),
+            destination : ::std::string::String::from("ml-classifier"), routing_key :
+            ::std::string::String::from("") }
+        ],
         services: ::std::vec![
             ::schemactl_runtime::topology::ServiceQueue { service :
             ::std::string::String::from("accounting-service"), queue :
@@ -1115,9 +1191,9 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::RetryQueue { queue :
             ::std::string::String::from("cicd-monitor.retry.3"), delay_ms : 2500,
             delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
-            dead_letter_exchange : ::std::string::String::from("dead-letter"),
+            dead_letter_exchange : ::std::string::String::from("cicd-monitor_error"),
             dead_letter_routing_key : ::std::string::String::from("cicd-monitor"),
-            dead_letter_queue : ::std::string::String::from("cicd-monitor.dlq"),
+            dead_letter_queue : ::std::string::String::from("cicd-monitor_error"),
             message_types : ::std::vec![::std::string::String::from("TaskCompleted.v1")],
             }, ::schemactl_runtime::topology::ServiceQueue { service :
             ::std::string::String::from("connector-provisioning"), queue :
@@ -1164,9 +1240,9 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::RetryQueue { queue :
             ::std::string::String::from("dashboard.retry.3"), delay_ms : 2500, delayed_by
             : ::schemactl_runtime::topology::RetryDelay::Queue }], dead_letter_exchange :
-            ::std::string::String::from("dead-letter"), dead_letter_routing_key :
+            ::std::string::String::from("dashboard_error"), dead_letter_routing_key :
             ::std::string::String::from("dashboard"), dead_letter_queue :
-            ::std::string::String::from("dashboard.dlq"), message_types :
+            ::std::string::String::from("dashboard_error"), message_types :
             ::std::vec![::std::string::String::from("TaskCompleted.v1"),
             ::std::string::String::from("TaskCreated.v1"),
             ::std::string::String::from("TaskFailed.v1"),
@@ -1252,9 +1328,9 @@ pub fn catalog() -> ::schemactl_runtime::topology::Topology {
             ::schemactl_runtime::topology::RetryQueue { queue :
             ::std::string::String::from("ml-classifier.retry.3"), delay_ms : 2500,
             delayed_by : ::schemactl_runtime::topology::RetryDelay::Queue }],
-            dead_letter_exchange : ::std::string::String::from("dead-letter"),
+            dead_letter_exchange : ::std::string::String::from("ml-classifier_error"),
             dead_letter_routing_key : ::std::string::String::from("ml-classifier"),
-            dead_letter_queue : ::std::string::String::from("ml-classifier.dlq"),
+            dead_letter_queue : ::std::string::String::from("ml-classifier_error"),
             message_types : ::std::vec![::std::string::String::from("TaskCompleted.v1"),
             ::std::string::String::from("TaskCreated.v1"),
             ::std::string::String::from("TaskFailed.v1"),

@@ -53,7 +53,7 @@ pub fn document(catalog: &Catalog) -> Value {
         schemas.insert(key.clone(), payload);
         schemas.extend(definitions);
         messages.insert(key.clone(), message(catalog, v, &key));
-        let exchange = catalog.exchange(&v.exchange);
+        let exchange = catalog.exchange(&v.catalog_exchange);
         channels.insert(
             key.clone(),
             json!({
@@ -65,7 +65,7 @@ pub fn document(catalog: &Catalog) -> Value {
                     "is": "routingKey",
                     "exchange": {
                         "name": v.exchange,
-                        "type": exchange.map_or("topic", |x| x.kind.as_str()),
+                        "type": catalog.exchange_kind(v).as_str(),
                         "durable": exchange.is_none_or(|x| x.durable),
                         "autoDelete": false,
                         "vhost": "/",

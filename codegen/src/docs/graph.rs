@@ -148,6 +148,7 @@ mod tests {
             page: format!("events/{name}/v1"),
             routing_key: "a.b".into(),
             exchange: "x".into(),
+            catalog_exchange: "x".into(),
             producer: producer.into(),
             consumers: consumers.iter().map(|c| c.to_string()).collect(),
             deprecated: false,

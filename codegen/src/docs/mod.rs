@@ -80,6 +80,9 @@ pub struct Summary {
     pub routing_key: String,
     /// Exchange.
     pub exchange: String,
+    /// The exchange of `catalog.toml` it belongs to (differs from `exchange` for a
+    /// MassTransit message type's own exchange).
+    pub catalog_exchange: String,
     /// Producing service.
     pub producer: String,
     /// Consuming services.
@@ -250,7 +253,7 @@ impl DocsModel {
                 description: x.description.clone(),
                 events: summaries
                     .values()
-                    .filter(|s| &s.exchange == name)
+                    .filter(|s| &s.catalog_exchange == name)
                     .cloned()
                     .collect(),
             })
@@ -276,10 +279,15 @@ impl DocsModel {
                         .map(|b| BindingView {
                             exchange: b.exchange.clone(),
                             routing_key: b.routing_key.clone(),
-                            selects: topology::selected_by(catalog, &b.exchange, &b.routing_key)
-                                .into_iter()
-                                .map(str::to_owned)
-                                .collect(),
+                            selects: topology::selected_by(
+                                catalog,
+                                &plan,
+                                &b.exchange,
+                                &b.routing_key,
+                            )
+                            .into_iter()
+                            .map(str::to_owned)
+                            .collect(),
                         })
                         .collect(),
                     produces: pick(&s.produces),
@@ -372,6 +380,7 @@ fn summary(v: &EventVersion, latest: bool, fields: &[Field]) -> Summary {
         page: version_page(&v.name, v.version),
         routing_key: v.routing_key.clone(),
         exchange: v.exchange.clone(),
+        catalog_exchange: v.catalog_exchange.clone(),
         producer: v.producer.clone(),
         consumers: v.consumers.clone(),
         deprecated: v.is_deprecated(),
@@ -424,10 +433,7 @@ fn version_view(catalog: &Catalog, v: &EventVersion, previous: Option<&Catalog>)
         trigger: v.trigger.clone(),
         purpose: v.purpose.clone(),
         deprecation: v.deprecated.clone(),
-        exchange_kind: catalog
-            .exchange(&v.exchange)
-            .map(|x| x.kind.as_str().to_owned())
-            .unwrap_or_default(),
+        exchange_kind: catalog.exchange_kind(v).as_str().to_owned(),
         dialect: v.dialect.clone(),
         wire_type: v.wire_type.clone(),
         compatibility: level_name(v.compatibility),

@@ -68,7 +68,7 @@ impl ::schemactl_runtime::Event for TaskCompleted {
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "TaskCompleted.v1";
     const ROUTING_KEY: &'static str = "task.completed.v1";
-    const EXCHANGE: &'static str = "orchestration.events";
+    const EXCHANGE: &'static str = "CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent";
     const PRODUCER: &'static str = "orchestration-service";
     const CONSUMERS: &'static [&'static str] = &[
         "dashboard",

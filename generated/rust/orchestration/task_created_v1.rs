@@ -107,7 +107,7 @@ impl ::schemactl_runtime::Event for TaskCreated {
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "TaskCreated.v1";
     const ROUTING_KEY: &'static str = "task.created.v1";
-    const EXCHANGE: &'static str = "orchestration.events";
+    const EXCHANGE: &'static str = "CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent";
     const PRODUCER: &'static str = "orchestration-service";
     const CONSUMERS: &'static [&'static str] = &["dashboard", "ml-classifier"];
     const DEPRECATED: bool = false;

@@ -65,7 +65,7 @@ impl ::schemactl_runtime::Event for TaskFailed {
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "TaskFailed.v1";
     const ROUTING_KEY: &'static str = "task.failed.v1";
-    const EXCHANGE: &'static str = "orchestration.events";
+    const EXCHANGE: &'static str = "CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent";
     const PRODUCER: &'static str = "orchestration-service";
     const CONSUMERS: &'static [&'static str] = &["dashboard", "ml-classifier"];
     const DEPRECATED: bool = false;

@@ -53,7 +53,7 @@ impl ::schemactl_runtime::Event for TaskStarted {
     const VERSION: u32 = 1u32;
     const MESSAGE_TYPE: &'static str = "TaskStarted.v1";
     const ROUTING_KEY: &'static str = "task.started.v1";
-    const EXCHANGE: &'static str = "orchestration.events";
+    const EXCHANGE: &'static str = "CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent";
     const PRODUCER: &'static str = "orchestration-service";
     const CONSUMERS: &'static [&'static str] = &["dashboard", "ml-classifier"];
     const DEPRECATED: bool = false;
