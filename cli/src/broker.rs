@@ -8,6 +8,7 @@ use schemactl_codegen::Catalog;
 use schemactl_runtime::topology::management::ManagementApi;
 use schemactl_runtime::topology::{Finding, VerifyOptions};
 
+use crate::stdio::{errln, outln};
 use crate::Status;
 
 /// What to do with the broker.
@@ -49,7 +50,7 @@ pub fn run(
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return Status::Failed;
         }
     };
@@ -69,12 +70,12 @@ async fn run_async(
     let connection = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            eprintln!("error: cannot connect to {shown}: {e}");
-            eprintln!("help: check the host, port, credentials and virtual host of the URL");
+            errln!("error: cannot connect to {shown}: {e}");
+            errln!("help: check the host, port, credentials and virtual host of the URL");
             return Status::BadInput;
         }
         Err(_) => {
-            eprintln!("error: {shown} did not accept a connection within {CONNECT_TIMEOUT:?}");
+            errln!("error: {shown} did not accept a connection within {CONNECT_TIMEOUT:?}");
             return Status::BadInput;
         }
     };
@@ -92,7 +93,7 @@ async fn run_async(
     let api = match api {
         Ok(api) => api,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Status::BadInput;
         }
     };
@@ -108,7 +109,7 @@ async fn run_async(
             };
             match declared.await {
                 Ok(()) => {
-                    println!(
+                    outln!(
                         "declared {} exchanges, {} queues and {} bindings on {shown}",
                         topology.exchanges.len(),
                         topology.queues.len(),
@@ -117,7 +118,7 @@ async fn run_async(
                     Status::Ok
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     Status::Failed
                 }
             }
@@ -130,14 +131,14 @@ async fn run_async(
             };
             match report {
                 Ok(report) => {
-                    println!("{report}");
+                    outln!("{report}");
                     let unchecked = report
                         .findings
                         .iter()
                         .filter(|f| matches!(f, Finding::Unchecked { .. }))
                         .count();
                     if unchecked > 0 {
-                        eprintln!("warning: {unchecked} object(s) could not be checked");
+                        errln!("warning: {unchecked} object(s) could not be checked");
                     }
                     match mode {
                         Mode::Verify if !report.matches() => Status::Failed,
@@ -145,7 +146,7 @@ async fn run_async(
                     }
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     Status::Failed
                 }
             }

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod broker;
+mod stdio;
+
+use stdio::{errln, out, outln};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use schemactl_codegen::compat::{self, CompatRule};
@@ -223,14 +226,20 @@ impl From<Status> for ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let status = run(Cli::parse());
+    stdio::flush_out();
+    status.into()
+}
+
+/// Runs the verb `cli` names.
+fn run(cli: Cli) -> Status {
     let mut allow = Vec::new();
     for id in &cli.allow {
         match Rule::from_id(id) {
             Some(rule) => allow.push(rule),
             None => {
-                eprintln!("error: unknown rule `{id}` in --allow; `schemactl rules` lists them");
-                return Status::BadInput.into();
+                errln!("error: unknown rule `{id}` in --allow; `schemactl rules` lists them");
+                return Status::BadInput;
             }
         }
     }
@@ -305,25 +314,24 @@ fn main() -> ExitCode {
             out.as_deref(),
         ),
     }
-    .into()
 }
 
 fn rules() -> Status {
-    println!("Lint rules");
-    println!("{:<32} {:<9} SUMMARY", "RULE", "SEVERITY");
+    outln!("Lint rules");
+    outln!("{:<32} {:<9} SUMMARY", "RULE", "SEVERITY");
     for rule in Rule::ALL {
-        println!(
+        outln!(
             "{:<32} {:<9} {}",
             rule.id(),
             rule.severity(),
             rule.summary()
         );
     }
-    println!();
-    println!("Compatibility rules (wire and contract: error; rust-api: warning)");
-    println!("{:<32} {:<9} SUMMARY", "RULE", "CATEGORY");
+    outln!();
+    outln!("Compatibility rules (wire and contract: error; rust-api: warning)");
+    outln!("{:<32} {:<9} SUMMARY", "RULE", "CATEGORY");
     for rule in CompatRule::ALL {
-        println!("{:<32} {:<9} {}", rule.id(), rule.category(), rule.doc());
+        outln!("{:<32} {:<9} {}", rule.id(), rule.category(), rule.doc());
     }
     Status::Ok
 }
@@ -352,7 +360,7 @@ fn diff(
     let (old, new) = match (read_schema(old_path), read_schema(new_path)) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return Status::BadInput;
         }
     };
@@ -366,7 +374,7 @@ fn diff(
         Ok(f) => f,
         Err(e) => {
             let path = if e.side == "old" { old_path } else { new_path };
-            eprintln!("error: {}: {e}", path.display());
+            errln!("error: {}: {e}", path.display());
             return Status::BadInput;
         }
     };
@@ -374,12 +382,12 @@ fn diff(
     match format {
         DiffFormat::Text => {
             for f in &findings {
-                println!("{file}: {f}");
+                outln!("{file}: {f}");
             }
             if findings.is_empty() {
-                eprintln!("compatible ({mode:?}, {policy:?})");
+                errln!("compatible ({mode:?}, {policy:?})");
             } else {
-                eprintln!("{} incompatible change(s)", findings.len());
+                errln!("{} incompatible change(s)", findings.len());
             }
         }
         DiffFormat::Json => {
@@ -389,11 +397,11 @@ fn diff(
                 "compatible": findings.is_empty(),
                 "findings": findings,
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         DiffFormat::Github => {
             for f in &findings {
-                println!(
+                outln!(
                     "::error file={file},title={}::{} breaks {} at {}: {}",
                     f.rule.id(),
                     f.rule.id(),
@@ -405,13 +413,13 @@ fn diff(
         }
         DiffFormat::Markdown => {
             if findings.is_empty() {
-                println!("**{file}**: compatible.");
+                outln!("**{file}**: compatible.");
             } else {
-                println!("**{file}**: {} breaking change(s)\n", findings.len());
-                println!("| rule | breaks | where | change |");
-                println!("|---|---|---|---|");
+                outln!("**{file}**: {} breaking change(s)\n", findings.len());
+                outln!("| rule | breaks | where | change |");
+                outln!("|---|---|---|---|");
                 for f in &findings {
-                    println!(
+                    outln!(
                         "| `{}` | {} | `{}` | {} |",
                         f.rule.id(),
                         f.direction,
@@ -434,10 +442,10 @@ fn report(diags: &Diagnostics, format: Format) -> bool {
     match format {
         Format::Text => {
             for d in diags {
-                eprintln!("{d}");
+                errln!("{d}");
             }
             if !diags.is_empty() {
-                eprintln!(
+                errln!(
                     "{} error(s), {} warning(s)",
                     diags.error_count(),
                     diags.warning_count()
@@ -445,7 +453,7 @@ fn report(diags: &Diagnostics, format: Format) -> bool {
             }
         }
         Format::Json => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(diags).unwrap_or_else(|e| e.to_string())
             );
@@ -473,7 +481,7 @@ fn unreadable(catalog: &Path) -> Option<String> {
 
 fn lint(catalog: &Path, options: &LoadOptions, format: Format, deny_warnings: bool) -> Status {
     if let Some(message) = unreadable(catalog) {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
         return Status::BadInput;
     }
     let (diags, ok) = match load(catalog, options) {
@@ -493,7 +501,7 @@ fn lint(catalog: &Path, options: &LoadOptions, format: Format, deny_warnings: bo
         Status::Failed
     } else {
         if matches!(format, Format::Text) {
-            eprintln!("{}: ok", catalog.display());
+            errln!("{}: ok", catalog.display());
         }
         Status::Ok
     }
@@ -502,7 +510,7 @@ fn lint(catalog: &Path, options: &LoadOptions, format: Format, deny_warnings: bo
 /// Loads and lints the catalog, reporting findings; the status to exit with on failure.
 fn load_catalog(catalog: &Path, options: &LoadOptions) -> Result<Catalog, Status> {
     if let Some(message) = unreadable(catalog) {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
         return Err(Status::BadInput);
     }
     match load(catalog, options) {
@@ -540,7 +548,7 @@ fn topology(
         TopologyFormat::Json => match serde_json::to_value(&topology) {
             Ok(v) => v,
             Err(e) => {
-                eprintln!("error: cannot serialize the topology: {e}");
+                errln!("error: cannot serialize the topology: {e}");
                 return Status::Failed;
             }
         },
@@ -548,7 +556,7 @@ fn topology(
     let text = match serde_json::to_string_pretty(&value) {
         Ok(t) => t + "\n",
         Err(e) => {
-            eprintln!("error: cannot serialize the topology: {e}");
+            errln!("error: cannot serialize the topology: {e}");
             return Status::Failed;
         }
     };
@@ -599,13 +607,13 @@ fn summary(catalog: &Catalog, topology: &schemactl_runtime::Topology, prefix: &s
 fn emit(text: &str, out: Option<&Path>) -> Status {
     match out {
         None => {
-            print!("{text}");
+            out!("{text}");
             Status::Ok
         }
         Some(path) => match output::write_atomic(path, text.as_bytes()) {
             Ok(()) => Status::Ok,
             Err(e) => {
-                eprintln!("error: cannot write {}: {e}", path.display());
+                errln!("error: cannot write {}: {e}", path.display());
                 Status::BadInput
             }
         },
@@ -631,7 +639,7 @@ fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> S
     ) {
         (Ok(site), Ok(markdown)) => (site, markdown),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Status::Failed;
         }
     };
@@ -661,20 +669,20 @@ fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> S
             match output::check_tree_as(dir, files, *ownership) {
                 Ok(s) => stale.extend(s),
                 Err(e) => {
-                    eprintln!("error: cannot read {}: {e}", dir.display());
+                    errln!("error: cannot read {}: {e}", dir.display());
                     return Status::BadInput;
                 }
             }
         }
         if stale.is_empty() {
             let count: usize = trees.iter().map(|(_, f, _)| f.len()).sum();
-            eprintln!("{}: up to date ({count} files)", out.display());
+            errln!("{}: up to date ({count} files)", out.display());
             return Status::Ok;
         }
         for s in &stale {
-            eprintln!("stale: {s}");
+            errln!("stale: {s}");
         }
-        eprintln!(
+        errln!(
             "{} stale file(s); run `schemactl generate --out {}`",
             stale.len(),
             out.display()
@@ -683,7 +691,7 @@ fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> S
     } else {
         for (dir, files, ownership) in &trees {
             match output::write_tree_as(dir, files, *ownership) {
-                Ok(r) => eprintln!(
+                Ok(r) => errln!(
                     "{}: {} written, {} unchanged, {} removed",
                     dir.display(),
                     r.written.len(),
@@ -691,7 +699,7 @@ fn generate(catalog: &Path, options: &LoadOptions, out: &Path, check: bool) -> S
                     r.removed.len()
                 ),
                 Err(e) => {
-                    eprintln!("error: cannot write {}: {e}", dir.display());
+                    errln!("error: cannot write {}: {e}", dir.display());
                     return Status::BadInput;
                 }
             }
@@ -718,13 +726,13 @@ fn docs(
         None => None,
         Some(reference) => {
             let Ok(tmp) = tempfile::tempdir() else {
-                eprintln!("error: cannot create a temporary directory");
+                errln!("error: cannot create a temporary directory");
                 return Status::BadInput;
             };
             match load_at(catalog, reference, options, tmp.path()) {
                 Ok(previous) => previous,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     return Status::BadInput;
                 }
             }
@@ -737,7 +745,7 @@ fn docs(
     };
     let occupied = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
     if occupied && !out.join(marker).is_file() {
-        eprintln!(
+        errln!(
             "error: {} is not empty and holds no {marker}; choose an empty or new directory",
             out.display()
         );
@@ -751,13 +759,13 @@ fn docs(
     let files = match files {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Status::Failed;
         }
     };
     match output::write_tree_as(out, &files, Ownership::All) {
         Ok(r) => {
-            eprintln!(
+            errln!(
                 "{}: {} pages and assets ({} written, {} unchanged, {} removed); open {}",
                 out.display(),
                 files.len(),
@@ -769,7 +777,7 @@ fn docs(
             Status::Ok
         }
         Err(e) => {
-            eprintln!("error: cannot write {}: {e}", out.display());
+            errln!("error: cannot write {}: {e}", out.display());
             Status::BadInput
         }
     }
@@ -921,7 +929,7 @@ fn check(
     policy: DiffPolicy,
 ) -> Status {
     let Ok(tmp) = tempfile::tempdir() else {
-        eprintln!("error: cannot create a temporary directory");
+        errln!("error: cannot create a temporary directory");
         return Status::BadInput;
     };
     // The working tree's catalog (linted, reported) and the ref's, loaded side by side.
@@ -937,32 +945,32 @@ fn check(
     let old = match old {
         Ok(Ok(Some(old))) => old,
         Ok(Ok(None)) => {
-            eprintln!(
+            errln!(
                 "{}: no catalog at `{reference}`; nothing to compare",
                 catalog.display()
             );
             return Status::Ok;
         }
         Ok(Err(e)) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Status::BadInput;
         }
         Err(_) => {
-            eprintln!("error: loading the catalog at `{reference}` failed");
+            errln!("error: loading the catalog at `{reference}` failed");
             return Status::BadInput;
         }
     };
     let allow = match schemactl_codegen::check::AllowList::read(catalog) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Status::BadInput;
         }
     };
     let mut findings = match schemactl_codegen::check::check(&old, &new, policy.into(), &allow) {
         Ok(f) => f,
         Err((event, e)) => {
-            eprintln!("error: {event}: {e}");
+            errln!("error: {event}: {e}");
             return Status::BadInput;
         }
     };
@@ -973,7 +981,7 @@ fn check(
         let revisions = match earlier_revisions(catalog, reference, options) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 return Status::BadInput;
             }
         };
@@ -986,14 +994,14 @@ fn check(
         ) {
             Ok(more) => findings.extend(more),
             Err((event, e)) => {
-                eprintln!("error: {event}: {e}");
+                errln!("error: {event}: {e}");
                 return Status::BadInput;
             }
         }
     }
     let breaking = findings.iter().filter(|f| f.is_breaking()).count();
     print_check(catalog, &findings, format);
-    eprintln!(
+    errln!(
         "{} event version(s) checked against `{reference}`: {breaking} breaking, {} allowed or advisory",
         new.versions().count(),
         findings.len() - breaking
@@ -1032,7 +1040,7 @@ fn print_check(
                     .as_deref()
                     .map(|r| format!(" (allowed: {r})"))
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "{file}:{line}:{col}: {}: {} breaks {} in {}: {}{allowed} [{}]",
                     f.finding.rule.id(),
                     severity(f),
@@ -1045,12 +1053,12 @@ fn print_check(
         }
         DiffFormat::Json => {
             let doc = serde_json::json!({ "findings": findings });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         DiffFormat::Github => {
             for f in findings {
                 let (file, line, col) = place(f);
-                println!(
+                outln!(
                     "::{} file={file},line={line},col={col},title={}::{} {} breaks {}: {}",
                     severity(f),
                     f.finding.rule.id(),
@@ -1064,18 +1072,18 @@ fn print_check(
         DiffFormat::Markdown => {
             let (breaking, benign): (Vec<_>, Vec<_>) =
                 findings.iter().partition(|f| f.is_breaking());
-            println!("### Schema compatibility\n");
+            outln!("### Schema compatibility\n");
             for (title, list) in [("Breaking", &breaking), ("Allowed or advisory", &benign)] {
-                println!("#### {title} ({})\n", list.len());
+                outln!("#### {title} ({})\n", list.len());
                 if list.is_empty() {
-                    println!("None.\n");
+                    outln!("None.\n");
                     continue;
                 }
-                println!("| event | rule | breaks | where | change |");
-                println!("|---|---|---|---|---|");
+                outln!("| event | rule | breaks | where | change |");
+                outln!("|---|---|---|---|---|");
                 for f in list.iter() {
                     let (file, line, _) = place(f);
-                    println!(
+                    outln!(
                         "| {} | `{}` | {} | `{file}:{line}` | {} |",
                         f.event,
                         f.finding.rule.id(),
@@ -1083,7 +1091,7 @@ fn print_check(
                         f.finding.message.replace('|', "\\|")
                     );
                 }
-                println!();
+                outln!();
             }
         }
     }

@@ -345,3 +345,37 @@ fn diff_exit_codes_and_formats() {
     let o = schemactl(&["diff", &old, "no-such.json"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly_and_a_failed_write_is_reported() {
+    // `schemactl rules | head -1`: the reader is gone before the first line is written.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = Command::new(env!("CARGO_BIN_EXE_schemactl"))
+        .arg("rules")
+        .current_dir(repo())
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+
+    // Output that cannot be written (a full disk) is an error with a message, not a panic.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_schemactl"))
+        .arg("topology")
+        .current_dir(repo())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("error: cannot write to standard output: No space left on device"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
