@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use lapin::{Connection, ConnectionProperties};
 use schemactl_codegen::Catalog;
+use schemactl_runtime::connect::{self, ConnectPolicy};
 use schemactl_runtime::topology::management::ManagementApi;
 use schemactl_runtime::topology::{Finding, VerifyOptions};
 
@@ -66,16 +66,20 @@ async fn run_async(
 ) -> Status {
     let topology = schemactl_codegen::topology::plan(catalog).with_prefix(prefix);
     let shown = schemactl_runtime::error::redact_url(url);
-    let connect = Connection::connect(url, ConnectionProperties::default());
-    let connection = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            errln!("error: cannot connect to {shown}: {e}");
-            errln!("help: check the host, port, credentials and virtual host of the URL");
-            return Status::BadInput;
-        }
-        Err(_) => {
-            errln!("error: {shown} did not accept a connection within {CONNECT_TIMEOUT:?}");
+    let policy = ConnectPolicy {
+        timeout: CONNECT_TIMEOUT,
+        attempts: 1,
+        ..ConnectPolicy::default()
+    };
+    let connection = match connect::connection(url, Some("schemactl topology"), &policy).await {
+        Ok(c) => c,
+        Err(e) => {
+            errln!(
+                "error: cannot connect to the broker at {}: {}",
+                e.url,
+                e.failure
+            );
+            errln!("help: {}", e.failure.help());
             return Status::BadInput;
         }
     };

@@ -139,13 +139,8 @@ impl From<PublishErrorKind> for PublishError {
 #[derive(Debug, thiserror::Error)]
 pub enum PublishErrorKind {
     /// The connection to the broker could not be opened.
-    #[error("cannot connect to the broker at {url}: {source}")]
-    Connect {
-        /// The broker URL, without its password.
-        url: String,
-        /// The client error.
-        source: lapin::Error,
-    },
+    #[error(transparent)]
+    Connect(#[from] crate::connect::ConnectError),
     /// The payload fails its schema (publish-side validation).
     #[error("{message_type} payload is invalid at `{pointer}`: {message}; fix the payload or the schema")]
     Invalid {
@@ -247,13 +242,8 @@ impl PublishError {
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
     /// The connection to the broker could not be opened.
-    #[error("cannot connect to the broker at {url}: {source}")]
-    Connect {
-        /// The broker URL, without its password.
-        url: String,
-        /// The client error.
-        source: lapin::Error,
-    },
+    #[error(transparent)]
+    Connect(#[from] crate::connect::ConnectError),
     /// The topology has no queue for the dispatcher's service.
     #[error("the topology has no queue for service `{0}`: is it a consumer of any event in the catalog?")]
     UnknownService(String),

@@ -24,6 +24,8 @@ pub mod topology;
 pub mod trace;
 
 #[cfg(feature = "amqp")]
+pub mod connect;
+#[cfg(feature = "amqp")]
 pub mod consumer;
 #[cfg(feature = "amqp")]
 pub mod error;
@@ -46,6 +48,8 @@ pub use event::{Event, EventInfo, EventVisitor};
 pub use topology::Topology;
 pub use trace::TraceContext;
 
+#[cfg(feature = "amqp")]
+pub use connect::{ConnectError, ConnectPolicy};
 #[cfg(feature = "amqp")]
 pub use consumer::{
     ConsumerConfig, ConsumerHandle, ConsumerState, ConsumerStats, Dispatch, DispatchVisitor,

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{Channel, Confirmation, Connection, ConnectionProperties, PublisherConfirm};
+use lapin::{Channel, Confirmation, Connection, PublisherConfirm};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{field, Instrument, Span};
 
+use crate::connect::{self, ConnectError, ConnectFailure, ConnectPolicy, Recovery};
 use crate::dialect::Wire;
 use crate::envelope::{Envelope, PublishContext};
 use crate::error::{redact_url, PublishError, PublishErrorKind};
@@ -52,6 +53,8 @@ pub struct PublisherConfig {
     pub validate: bool,
     /// Connection name shown in the RabbitMQ management UI.
     pub connection_name: Option<String>,
+    /// How [`Publisher::connect`] makes the first connection (timeout, attempts).
+    pub connect: ConnectPolicy,
 }
 
 impl Default for PublisherConfig {
@@ -66,6 +69,7 @@ impl Default for PublisherConfig {
             confirm_timeout: Duration::from_secs(15),
             validate: cfg!(debug_assertions),
             connection_name: None,
+            connect: ConnectPolicy::default(),
         }
     }
 }
@@ -122,35 +126,6 @@ impl std::fmt::Debug for Publisher {
     }
 }
 
-/// Whether lapin recovers a failed connection by itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Recovery {
-    /// lapin reconnects and reopens the channels (publishing: every unconfirmed message is
-    /// published again after it).
-    Automatic,
-    /// A failed connection stays failed and its owner opens a new one (consuming: see
-    /// `consumer::session`).
-    Manual,
-}
-
-/// Opens a connection.
-pub(crate) async fn connect(
-    url: &str,
-    name: Option<&str>,
-    recovery: Recovery,
-) -> Result<Connection, (String, lapin::Error)> {
-    let mut properties = ConnectionProperties::default();
-    if recovery == Recovery::Automatic {
-        properties = properties.enable_auto_recover();
-    }
-    if let Some(name) = name {
-        properties = properties.with_connection_name(name.into());
-    }
-    Connection::connect(url, properties)
-        .await
-        .map_err(|e| (redact_url(url), e))
-}
-
 pub(crate) async fn confirm_channel(connection: &Connection) -> Result<Channel, lapin::Error> {
     let channel = connection.create_channel().await?;
     channel
@@ -163,14 +138,16 @@ impl Publisher {
     /// Connects to the broker at `url` (`amqp://user:pass@host:port/vhost`) and opens a
     /// channel in confirm mode.
     pub async fn connect(url: &str, config: PublisherConfig) -> Result<Self, PublishError> {
-        let connection = connect(url, config.connection_name.as_deref(), Recovery::Automatic)
+        let name = config.connection_name.as_deref();
+        let connection = connect::establish(url, name, Recovery::Automatic, &config.connect)
             .await
-            .map_err(|(url, source)| PublishErrorKind::Connect { url, source })?;
+            .map_err(PublishErrorKind::Connect)?;
         let channel = confirm_channel(&connection).await.map_err(|source| {
-            PublishError::from(PublishErrorKind::Connect {
+            PublishError::from(PublishErrorKind::Connect(ConnectError {
                 url: redact_url(url),
-                source,
-            })
+                attempts: 1,
+                failure: ConnectFailure::Amqp(source),
+            }))
         })?;
         Ok(Publisher::new(
             Some(url.to_owned()),
@@ -439,13 +416,7 @@ impl Publisher {
             return;
         }
         let Some(url) = &self.inner.url else { return };
-        match connect(
-            url,
-            self.inner.config.connection_name.as_deref(),
-            Recovery::Automatic,
-        )
-        .await
-        {
+        match connect::reconnect(url, self.inner.config.connection_name.as_deref()).await {
             Ok(connection) => match confirm_channel(&connection).await {
                 Ok(fresh) => {
                     tracing::info!("publisher reconnected after recovery gave up");
@@ -453,7 +424,7 @@ impl Publisher {
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot open a channel on the new connection"),
             },
-            Err((url, e)) => tracing::warn!(error = %e, %url, "cannot reconnect yet"),
+            Err(e) => tracing::warn!(error = %e, url = %redact_url(url), "cannot reconnect yet"),
         }
     }
 

@@ -48,10 +48,11 @@ use serde_json::value::RawValue;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::connect::{establish, ConnectPolicy, Recovery};
 use crate::envelope::{DeliveryInfo, Envelope, Received};
 use crate::error::{ConsumeError, DispatchError, Rejection};
 use crate::idempotency::IdempotencyStore;
-use crate::publisher::{Publisher, PublisherConfig, Recovery};
+use crate::publisher::{Publisher, PublisherConfig};
 use crate::topology::{ServiceQueue, Topology};
 use crate::validate::compile;
 use crate::{Event, EventInfo, Wire};
@@ -158,6 +159,9 @@ pub struct ConsumerConfig {
     pub idempotency: Option<Arc<dyn IdempotencyStore>>,
     /// Connection name shown in the RabbitMQ management UI.
     pub connection_name: Option<String>,
+    /// How the consumer makes its first connections (timeout, attempts); `consume` returns
+    /// the error once they are spent. Later reconnections retry until a shutdown.
+    pub connect: ConnectPolicy,
 }
 
 impl Default for ConsumerConfig {
@@ -172,6 +176,7 @@ impl Default for ConsumerConfig {
             declare: true,
             idempotency: None,
             connection_name: None,
+            connect: ConnectPolicy::default(),
         }
     }
 }
@@ -187,6 +192,8 @@ impl std::fmt::Debug for ConsumerConfig {
             .field("validate", &self.validate)
             .field("declare", &self.declare)
             .field("idempotency", &self.idempotency.is_some())
+            .field("connection_name", &self.connection_name)
+            .field("connect", &self.connect)
             .finish()
     }
 }
@@ -354,14 +361,21 @@ pub async fn start<D: Dispatch>(
         connection_name: name.clone(),
         queue: route.queue.clone(),
         prefetch: config.prefetch,
+        connect: config.connect.clone(),
     };
-    let session = Session::open(&target, config.declare.then_some(&topology), 1).await?;
+    let session = Session::open(
+        &target,
+        &target.connect,
+        config.declare.then_some(&topology),
+        1,
+    )
+    .await?;
     // Retries and dead letters go out on a connection of their own, a publisher's, which
     // republishes across reconnections until the copy is confirmed.
     let retry_name = format!("{name} (retries)");
-    let retry_connection = crate::publisher::connect(url, Some(&retry_name), Recovery::Automatic)
+    let retry_connection = establish(url, Some(&retry_name), Recovery::Automatic, &config.connect)
         .await
-        .map_err(|(url, source)| ConsumeError::Connect { url, source })?;
+        .map_err(ConsumeError::Connect)?;
     let retry_channel = crate::publisher::confirm_channel(&retry_connection)
         .await
         .map_err(ConsumeError::amqp("open the retry and dead-letter channel"))?;

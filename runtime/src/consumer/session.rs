@@ -19,8 +19,8 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ErrorKind};
 use tokio::sync::watch;
 
+use crate::connect::{establish, ConnectPolicy, Recovery};
 use crate::error::{redact_url, ConsumeError};
-use crate::publisher::Recovery;
 use crate::topology::Topology;
 use crate::wire;
 
@@ -30,6 +30,8 @@ pub(super) struct Target {
     pub(super) connection_name: String,
     pub(super) queue: String,
     pub(super) prefetch: u16,
+    /// How the first session connects; reopening makes one attempt at a time.
+    pub(super) connect: ConnectPolicy,
 }
 
 /// A connection, its channel and the consumer on it.
@@ -46,16 +48,18 @@ pub(super) struct Session {
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Session {
-    /// Connects, declares `topology` when given, sets the prefetch and starts consuming.
+    /// Connects as `connect` says, declares `topology` when given, sets the prefetch and
+    /// starts consuming.
     pub(super) async fn open(
         target: &Target,
+        connect: &ConnectPolicy,
         topology: Option<&Topology>,
         id: u64,
     ) -> Result<Session, ConsumeError> {
-        let connection =
-            crate::publisher::connect(&target.url, Some(&target.connection_name), Recovery::Manual)
-                .await
-                .map_err(|(url, source)| ConsumeError::Connect { url, source })?;
+        let name = Some(target.connection_name.as_str());
+        let connection = establish(&target.url, name, Recovery::Manual, connect)
+            .await
+            .map_err(ConsumeError::Connect)?;
         match Session::subscribe(&connection, target, topology).await {
             Ok((channel, consumer)) => Ok(Session {
                 id,
@@ -218,7 +222,7 @@ pub(super) async fn reopen(
     state.reconnecting(attempt, String::new(), since);
     loop {
         attempt += 1;
-        match Session::open(target, None, id).await {
+        match Session::open(target, &target.connect.single(), None, id).await {
             Ok(session) => {
                 tracing::info!(
                     queue = %target.queue,
