@@ -934,6 +934,9 @@ impl<'v, 'b> Walk<'v, 'b> {
                     let (branch, bp) = self
                         .a
                         .resolve(branch, join(&join(a_ptr, key), &i.to_string()))?;
+                    let choice = matches!(branch, Value::Object(o)
+                        if (o.contains_key("anyOf") || o.contains_key("oneOf"))
+                            && !mentions_ref(branch));
                     let merged = match branch {
                         Value::Object(o) => {
                             let mut m = base.clone();
@@ -946,8 +949,16 @@ impl<'v, 'b> Walk<'v, 'b> {
                     let Value::Object(merged) = &merged else {
                         continue;
                     };
-                    let merged = &flatten(&self.a, merged, &bp)?;
-                    self.narrowing_objects(merged, b, a_ptr, b_ptr)?;
+                    let merged = flatten(&self.a, merged, &bp)?;
+                    if choice {
+                        // The branch is itself a choice (a `$ref` to another `anyOf`, say):
+                        // each of its own alternatives must fit B. (Only where it refers to
+                        // nothing further, so that recursive schemas cannot unfold here.)
+                        let merged = Value::Object(merged.into_owned());
+                        self.narrowing(&merged, b, &bp, b_ptr)?;
+                    } else {
+                        self.narrowing_objects(&merged, b, a_ptr, b_ptr)?;
+                    }
                 }
                 return Ok(());
             }
