@@ -100,10 +100,11 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
         format: DiffFormat,
-        /// `strict`: any value the schema accepts may be written; `lenient`: writers are
-        /// generated from the schema.
-        #[arg(long, value_enum, default_value_t = DiffPolicy::Strict)]
-        policy: DiffPolicy,
+        /// Overrides the catalog's policy (`[defaults] policy`, `x-event` `policy`; default
+        /// `lenient`). `strict`: any value the schema accepts may be written; `lenient`:
+        /// writers send declared properties only.
+        #[arg(long, value_enum)]
+        policy: Option<DiffPolicy>,
     },
     /// Compare two standalone schema files: exit 0 compatible, 1 incompatible, 2 error.
     Diff {
@@ -926,7 +927,7 @@ fn check(
     options: &LoadOptions,
     reference: &str,
     format: DiffFormat,
-    policy: DiffPolicy,
+    policy: Option<DiffPolicy>,
 ) -> Status {
     let Ok(tmp) = tempfile::tempdir() else {
         errln!("error: cannot create a temporary directory");
@@ -967,13 +968,14 @@ fn check(
             return Status::BadInput;
         }
     };
-    let mut findings = match schemactl_codegen::check::check(&old, &new, policy.into(), &allow) {
-        Ok(f) => f,
-        Err((event, e)) => {
-            errln!("error: {event}: {e}");
-            return Status::BadInput;
-        }
-    };
+    let mut findings =
+        match schemactl_codegen::check::check(&old, &new, policy.map(Into::into), &allow) {
+            Ok(f) => f,
+            Err((event, e)) => {
+                errln!("error: {event}: {e}");
+                return Status::BadInput;
+            }
+        };
     if new
         .versions()
         .any(|v| schemactl_codegen::check::is_transitive(v.compatibility))
@@ -988,7 +990,7 @@ fn check(
         match schemactl_codegen::check::check_transitive(
             &revisions,
             &new,
-            policy.into(),
+            policy.map(Into::into),
             &allow,
             &findings,
         ) {

@@ -353,3 +353,103 @@ fn a_renamed_shared_definition_renames_the_rust_type() {
     assert!(line.contains("`CurrencyCode` became `Currency`"), "{line}");
     assert!(!out.contains("rust-field-type-changed"), "{out}");
 }
+
+const REGISTERED_V2: &str = "user/UserRegistered.v2.json";
+
+#[test]
+fn the_default_policy_lets_an_optional_property_in_and_keeps_real_breaks_out() {
+    let repo = Repo::new();
+    let add_optional = |v: &mut Value| {
+        v["properties"]["timezone"] = serde_json::json!({"type": "string", "maxLength": 64});
+    };
+
+    // The ordinary change passes with no flags.
+    repo.edit(REGISTERED_V2, add_optional);
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(0), "{out}{err}");
+    // …and fails under strict, from the command line, the catalog or the event.
+    let o = Command::new(env!("CARGO_BIN_EXE_schemactl"))
+        .args(["check", "--against", "main", "--policy", "strict"])
+        .current_dir(repo.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("property-added"));
+    let toml = std::fs::read_to_string(repo.path("catalog.toml")).unwrap();
+    let strict = toml.replacen("[defaults]\n", "[defaults]\npolicy = \"strict\"\n", 1);
+    assert_ne!(strict, toml, "catalog.toml has a [defaults] table");
+    std::fs::write(repo.path("catalog.toml"), strict).unwrap();
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("property-added"), "{out}");
+    std::fs::write(repo.path("catalog.toml"), &toml).unwrap();
+    repo.edit(REGISTERED_V2, |v| v["x-event"]["policy"] = "strict".into());
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("property-added"), "{out}");
+    repo.reset();
+
+    // Removing an optional property: consumers that read it lose it.
+    repo.edit(REGISTERED_V2, |v| {
+        v["properties"].as_object_mut().unwrap().remove("locale");
+    });
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("property-dropped") && l.contains("`locale`")),
+        "{out}"
+    );
+    repo.reset();
+
+    // Making one required, narrowing an enum.
+    repo.edit(REGISTERED_V2, |v| {
+        v["required"].as_array_mut().unwrap().push("locale".into());
+        // (Its examples lack `locale`; the lint would refuse them.)
+        v.as_object_mut().unwrap().remove("examples");
+    });
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("required-added"), "{out}");
+    repo.reset();
+    repo.edit(REGISTERED_V2, |v| {
+        let values = v["properties"]["channel"]["enum"].as_array_mut().unwrap();
+        values.pop().unwrap();
+        v.as_object_mut().unwrap().remove("examples");
+    });
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("enum-narrowed"), "{out}");
+}
+
+#[test]
+fn a_deprecated_version_retires_and_the_chain_starts_above_v1() {
+    let repo = Repo::new();
+    // UserRegistered.v1 is deprecated at `main`, its consumers read v2 too.
+    std::fs::remove_file(repo.path("user/UserRegistered.v1.json")).unwrap();
+    let (code, out, err) = repo.check("main");
+    assert_eq!(code, Some(0), "{out}{err}");
+    let note = out
+        .lines()
+        .find(|l| l.contains("deprecated-version-removed"))
+        .unwrap_or_else(|| panic!("no note in {out}"));
+    for consumer in [
+        "notification-service",
+        "analytics-service",
+        "onboarding-service",
+    ] {
+        assert!(note.contains(consumer), "{note}");
+    }
+    // The catalog without v1 lints clean: v2 starts the chain.
+    let o = Command::new(env!("CARGO_BIN_EXE_schemactl"))
+        .args(["lint"])
+        .current_dir(repo.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

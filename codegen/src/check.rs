@@ -96,27 +96,22 @@ pub(crate) fn mode(level: Compatibility) -> Option<Mode> {
     }
 }
 
-/// Compares `new` with `old` (the same catalog at an earlier revision).
+/// Compares `new` with `old` (the same catalog at an earlier revision). `policy` overrides
+/// each event version's own (`x-event` `policy`, else `[defaults] policy`).
 pub fn check(
     old: &Catalog,
     new: &Catalog,
-    policy: Policy,
+    policy: Option<Policy>,
     allow: &AllowList,
 ) -> Result<Vec<CheckFinding>, (String, CompatError)> {
     let mut out = Vec::new();
     let rust_api_error = new.config.defaults.rust_api == RustApiSeverity::Error;
     for (mt, was) in versions(old) {
         let Some(now) = new.version(&mt) else {
-            out.push(contract(
-                was,
-                CompatRule::VersionRemoved,
-                format!(
-                    "{mt} was published and is gone; keep it (deprecated) until its consumers move"
-                ),
-            ));
-            out.extend(orphaned(new, was));
+            out.extend(removed(new, was));
             continue;
         };
+        let policy = policy.unwrap_or(now.policy);
         let here = |rule, message| contract(now, rule, message);
         if was.routing_key != now.routing_key {
             out.push(here(
@@ -143,20 +138,88 @@ pub fn check(
         if was.resolved == now.resolved {
             continue;
         }
-        out.extend(
-            rust_api(old, was, new, now)
-                .into_iter()
-                .map(|f| located(new, now, f, rust_api_error)),
-        );
+        let api = rust_api(old, was, new, now);
         let Some(mode) = mode(now.compatibility) else {
+            out.extend(
+                api.into_iter()
+                    .map(|f| located(new, now, f, rust_api_error)),
+            );
             continue;
         };
+        // Under strict policy the wire rules see a removed property; under lenient the wire
+        // is fine (writers never send it again), and readers lose it: a contract break
+        // wherever old readers must keep working.
+        if policy == Policy::Lenient && mode != Mode::Backward {
+            for f in api
+                .iter()
+                .filter(|f| f.rule == CompatRule::RustFieldRemoved)
+            {
+                let name = f.old_pointer.rsplit('/').next().unwrap_or_default();
+                out.push(located(
+                    new,
+                    now,
+                    Finding {
+                        rule: CompatRule::PropertyDropped,
+                        direction: Direction::Forward,
+                        old_pointer: f.old_pointer.clone(),
+                        new_pointer: String::new(),
+                        message: format!(
+                            "property `{name}` is no longer declared: writers stop sending it and consumers that read it lose it; keep it (say it is deprecated in its description) until {mt} is replaced by a new major version"
+                        ),
+                    },
+                    true,
+                ));
+            }
+        }
+        out.extend(
+            api.into_iter()
+                .map(|f| located(new, now, f, rust_api_error)),
+        );
         let findings =
             compare(&was.resolved, &now.resolved, mode, policy).map_err(|e| (mt.clone(), e))?;
         out.extend(findings.into_iter().map(|f| located(new, now, f, true)));
     }
     allow_known(&mut out, allow);
     Ok(out)
+}
+
+/// What removing version `was` means: advisory when it was deprecated (naming the consumers
+/// it still had), a contract break when it was not; either way the consumers it leaves
+/// reading nothing.
+fn removed(new: &Catalog, was: &EventVersion) -> Vec<CheckFinding> {
+    let mt = &was.message_type;
+    let mut out = Vec::new();
+    if was.is_deprecated() {
+        let consumers = if was.consumers.is_empty() {
+            "it had no consumers".to_owned()
+        } else {
+            format!(
+                "it still listed consumers {}: make sure they read a newer version",
+                was.consumers
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let mut f = contract(
+            was,
+            CompatRule::DeprecatedVersionRemoved,
+            format!("{mt} was deprecated and is retired; {consumers}"),
+        );
+        f.error = false;
+        out.push(f);
+    } else {
+        out.push(contract(
+            was,
+            CompatRule::VersionRemoved,
+            format!(
+                "{mt} was published and is gone without being deprecated first; restore it, mark it `deprecated` in its x-event and remove it once its consumers have moved"
+            ),
+        ));
+    }
+    out.extend(orphaned(new, was));
+    out
 }
 
 fn versions(c: &Catalog) -> impl Iterator<Item = (String, &EventVersion)> {
@@ -187,7 +250,7 @@ fn contract(v: &EventVersion, rule: CompatRule, message: String) -> CheckFinding
 pub fn check_transitive(
     revisions: &[(String, Catalog)],
     new: &Catalog,
-    policy: Policy,
+    policy: Option<Policy>,
     allow: &AllowList,
     found: &[CheckFinding],
 ) -> Result<Vec<CheckFinding>, (String, CompatError)> {
@@ -205,6 +268,7 @@ pub fn check_transitive(
             if was.resolved == now.resolved {
                 continue;
             }
+            let policy = policy.unwrap_or(now.policy);
             let findings = compare(&was.resolved, &now.resolved, mode, policy)
                 .map_err(|e| (now.message_type.clone(), e))?;
             for mut finding in findings {

@@ -66,7 +66,7 @@ impl fmt::Display for Category {
 }
 
 /// How data is assumed to be written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
     /// Any value the schema accepts may be written (set semantics).
@@ -175,6 +175,8 @@ rules! {
     ExchangeChanged = "exchange-changed", Contract, "The exchange of an event version changed.";
     ProducerChanged = "producer-changed", Contract, "The producing service of an event version changed.";
     ConsumersOrphaned = "consumers-orphaned", Contract, "An event version's consumers are left without any producer of the event.";
+    PropertyDropped = "property-dropped", Contract, "A declared property is gone (lenient policy, FORWARD or FULL): writers stop sending it and consumers that read it lose it.";
+    DeprecatedVersionRemoved = "deprecated-version-removed", Contract, "A version deprecated at the compared ref was removed (advisory; names the consumers it still had).";
 }
 
 /// One incompatibility.

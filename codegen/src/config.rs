@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::compat::Policy;
 use serde::{Deserialize, Serialize};
 
 /// The parsed `catalog.toml`.
@@ -229,6 +230,11 @@ pub struct Defaults {
     /// Compatibility level of events that name none.
     #[serde(default = "default_compatibility")]
     pub compatibility: Compatibility,
+    /// How `schemactl check` assumes events are written, for events that name none:
+    /// `lenient` (default: writers send declared properties only, as generated publishers
+    /// do) or `strict` (any value the schema accepts may be written).
+    #[serde(default = "default_policy")]
+    pub policy: Policy,
     /// Queue type of consumer queues.
     #[serde(default)]
     pub queue_type: QueueType,
@@ -262,6 +268,10 @@ fn default_compatibility() -> Compatibility {
     Compatibility::Full
 }
 
+fn default_policy() -> Policy {
+    Policy::Lenient
+}
+
 fn default_dlx() -> String {
     "dead-letter".to_owned()
 }
@@ -272,6 +282,7 @@ impl Default for Defaults {
             exchange: None,
             dialect: None,
             compatibility: default_compatibility(),
+            policy: default_policy(),
             queue_type: QueueType::default(),
             queue_arguments: QueueArguments::default(),
             retry: RetryPolicy::default(),

@@ -82,7 +82,7 @@ rules! {
     /// Two files define events of the same name in different domains.
     DuplicateEvent = "duplicate-event", Error, "two domains define an event of the same name";
     /// The versions of an event have a gap (v1, v3 without v2).
-    VersionGap = "version-gap", Error, "an event's versions have a gap or do not start at v1";
+    VersionGap = "version-gap", Error, "an event's versions have a gap (a chain may start above v1 once lower versions are retired)";
     /// A routing key is not dot-separated lowercase words, or contains a wildcard.
     RoutingKeySyntax = "routing-key-syntax", Error, "a routing key is not dot-separated words of [a-z0-9_-], or holds a wildcard";
     /// Two event versions publish on the same routing key of the same exchange.

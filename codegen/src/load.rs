@@ -874,7 +874,7 @@ impl Loader {
                 Err(e) => {
                     self.diags.push(
                         Diagnostic::new(Rule::XEvent, path, "/x-event", format!("malformed x-event: {e}"))
-                            .help("x-event keys: producer, consumers, exchange, routingKey, dialect, wireType, trigger, purpose, deprecated, compatibility, name, version"),
+                            .help("x-event keys: producer, consumers, exchange, routingKey, dialect, wireType, trigger, purpose, deprecated, compatibility, policy, name, version"),
                     );
                     None
                 }
@@ -1155,6 +1155,7 @@ impl Loader {
             compatibility: x_event
                 .compatibility
                 .unwrap_or(config.defaults.compatibility),
+            policy: x_event.policy.unwrap_or(config.defaults.policy),
             schema: doc.value.clone(),
             resolved: bundle.schema,
             definitions: bundle.origins,
@@ -1206,7 +1207,9 @@ impl Loader {
         first_paths: &BTreeMap<String, PathBuf>,
     ) {
         for (name, event) in events {
-            for (expected, v) in (1u32..).zip(event.versions.keys().copied()) {
+            // A chain may start above v1 once its first versions are retired.
+            let first = event.versions.keys().next().copied().unwrap_or(1);
+            for (expected, v) in (first..).zip(event.versions.keys().copied()) {
                 if v == expected {
                     continue;
                 }
@@ -1228,7 +1231,7 @@ impl Loader {
                         format!("`{name}` has v{v} but not {missing}"),
                     )
                     .help(format!(
-                        "add {name}.v{expected}.json, or renumber (versions start at v1 and have no gaps)"
+                        "add {name}.v{expected}.json, or renumber (versions follow each other without gaps; a retired version can only leave from the start of the chain)"
                     )),
                 );
                 break;

@@ -388,6 +388,9 @@ pub struct XEvent {
     /// Compatibility level overriding the catalog default.
     #[serde(default)]
     pub compatibility: Option<Compatibility>,
+    /// Compatibility policy overriding the catalog default (`strict` or `lenient`).
+    #[serde(default)]
+    pub policy: Option<crate::compat::Policy>,
     /// Dialect overriding the exchange's.
     #[serde(default)]
     pub dialect: Option<String>,
@@ -500,6 +503,8 @@ pub struct EventVersion {
     pub deprecated: Option<String>,
     /// Effective compatibility level.
     pub compatibility: Compatibility,
+    /// Effective compatibility policy.
+    pub policy: crate::compat::Policy,
     /// The schema as written.
     pub schema: Value,
     /// The self-contained schema (references bundled as `#/definitions/...`).
