@@ -678,7 +678,7 @@ fn show_bound(b: Option<Bound>, lower: bool) -> String {
         None => "none".into(),
         Some(Bound(v, ex)) => format!(
             "{}{v}",
-            if lower == ex {
+            if ex {
                 if lower {
                     ">"
                 } else {
@@ -932,13 +932,19 @@ impl<'v, 'b> Walk<'v, 'b> {
             if let Some(Value::Array(branches)) = a_flat.get(key) {
                 let mut base = a_flat.as_ref().clone();
                 base.remove(key);
+                // Only this choice is open in A: another (`oneOf` beside `anyOf`) would
+                // multiply the alternatives below.
+                let single = !base.contains_key("anyOf") && !base.contains_key("oneOf");
                 for (i, branch) in branches.iter().enumerate() {
+                    let by_ref = matches!(branch, Value::Object(o) if o.contains_key("$ref"));
                     let (branch, bp) = self
                         .a
                         .resolve(branch, join(&join(a_ptr, key), &i.to_string()))?;
-                    let choice = matches!(branch, Value::Object(o)
-                        if (o.contains_key("anyOf") || o.contains_key("oneOf"))
-                            && !mentions_ref(branch));
+                    let choice = single
+                        && by_ref
+                        && matches!(branch, Value::Object(o)
+                            if (o.contains_key("anyOf") || o.contains_key("oneOf"))
+                                && !mentions_ref(branch));
                     let merged = match branch {
                         Value::Object(o) => {
                             let mut m = base.clone();
@@ -953,9 +959,9 @@ impl<'v, 'b> Walk<'v, 'b> {
                     };
                     let merged = flatten(&self.a, merged, &bp)?;
                     if choice {
-                        // The branch is itself a choice (a `$ref` to another `anyOf`, say):
-                        // each of its own alternatives must fit B. (Only where it refers to
-                        // nothing further, so that recursive schemas cannot unfold here.)
+                        // The branch is a `$ref` to another choice: each of its own
+                        // alternatives must fit B. (Only where it refers to nothing further
+                        // and no second choice is open, so that the search stays linear.)
                         let merged = Value::Object(merged.into_owned());
                         self.narrowing(&merged, b, &bp, b_ptr)?;
                     } else {
@@ -1945,6 +1951,37 @@ mod tests {
     }
 
     use Direction::{Backward as B, Forward as F};
+
+    #[test]
+    fn bounds_print_with_their_own_symbols() {
+        let messages = |old: Value, new: Value| -> Vec<String> {
+            compare(&old, &new, Mode::Backward, Policy::Strict)
+                .unwrap()
+                .into_iter()
+                .map(|f| f.message)
+                .collect()
+        };
+        assert_eq!(
+            messages(
+                json!({"minimum": 1, "maximum": 65535}),
+                json!({"minimum": 2, "maximum": 1024})
+            ),
+            [
+                "lower bound moved from ≥1 to ≥2",
+                "upper bound moved from ≤65535 to ≤1024"
+            ]
+        );
+        assert_eq!(
+            messages(
+                json!({"exclusiveMinimum": 0, "exclusiveMaximum": 100}),
+                json!({"exclusiveMinimum": 1, "exclusiveMaximum": 10})
+            ),
+            [
+                "lower bound moved from >0 to >1",
+                "upper bound moved from <100 to <10"
+            ]
+        );
+    }
 
     #[test]
     fn equal_and_equivalent_schemas_are_compatible() {
