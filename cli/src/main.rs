@@ -338,19 +338,6 @@ fn rules() -> Status {
 }
 
 /// Reads a JSON schema file; a message naming the file (and line and column) when it cannot.
-fn read_schema(path: &Path) -> Result<serde_json::Value, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("error: cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "error: {}:{}:{}: not valid JSON: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        )
-    })
-}
-
 fn diff(
     old_path: &Path,
     new_path: &Path,
@@ -358,7 +345,8 @@ fn diff(
     policy: DiffPolicy,
     format: DiffFormat,
 ) -> Status {
-    let (old, new) = match (read_schema(old_path), read_schema(new_path)) {
+    let read = schemactl_codegen::standalone::read;
+    let (old, new) = match (read(old_path), read(new_path)) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => {
             errln!("{e}");

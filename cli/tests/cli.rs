@@ -379,3 +379,40 @@ fn a_closed_pipe_ends_quietly_and_a_failed_write_is_reported() {
     );
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
+
+#[test]
+fn diff_reads_sibling_files_a_schema_refers_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, v: serde_json::Value| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, v.to_string()).unwrap();
+    };
+    let event = |folder: &str| {
+        serde_json::json!({
+            "type": "object",
+            "properties": {
+                "amount": {"$ref": "common/money.json#/$defs/Money"},
+                "refund": {"$ref": format!("file://{}/{folder}/common/money.json#/$defs/Money",
+                    dir.path().canonicalize().unwrap().display())}
+            }
+        })
+    };
+    let money =
+        |max: u64| serde_json::json!({"$defs": {"Money": {"type": "integer", "maximum": max}}});
+    write("old/event.json", event("old"));
+    write("old/common/money.json", money(1000));
+    write("new/event.json", event("new"));
+    write("new/common/money.json", money(100));
+    let path = |rel: &str| dir.path().join(rel).to_string_lossy().into_owned();
+
+    let o = schemactl(&["diff", &path("old/event.json"), &path("old/event.json")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = schemactl(&["diff", &path("old/event.json"), &path("new/event.json")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("number-range-narrowed") && out.contains("≤1000 to ≤100"),
+        "{out}"
+    );
+}

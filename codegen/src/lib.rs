@@ -21,6 +21,7 @@ mod panic_guard;
 pub mod resolve;
 pub mod rust;
 pub mod source;
+pub mod standalone;
 pub mod stubs;
 pub mod topology;
 pub mod walk;
