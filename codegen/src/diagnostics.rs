@@ -100,6 +100,8 @@ rules! {
     UnknownService = "unknown-service", Error, "`x-event` names a producer or consumer not declared in catalog.toml";
     /// `x-event` names an exchange that `catalog.toml` does not declare.
     UnknownExchange = "unknown-exchange", Error, "`x-event` names an exchange not declared in catalog.toml";
+    /// Two names become the same Rust identifier after case conversion and keyword escaping.
+    NameCollision = "name-collision", Error, "two JSON names (properties, enum values, events, exchanges) become the same Rust identifier after case conversion";
     /// A `$ref` points to a file or location that does not exist.
     RefDangling = "ref-dangling", Error, "a `$ref` points to a file or JSON pointer that does not exist";
     /// A `$ref` is a remote URL.

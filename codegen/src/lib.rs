@@ -16,6 +16,7 @@ pub mod envelope;
 pub mod export;
 pub mod load;
 pub mod model;
+pub mod naming;
 pub mod output;
 mod panic_guard;
 pub mod resolve;

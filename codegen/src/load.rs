@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::config::{CatalogConfig, ExchangeKind};
 use crate::diagnostics::{Diagnostic, Diagnostics, Position, Rule};
@@ -260,6 +260,7 @@ impl Loader {
         self.check_routing(&events, &config);
         self.check_service_topology(&events, &config);
         self.check_wire_types(&events);
+        self.check_rust_names(&events);
         self.diags.allow(&allow);
 
         let shared_definitions = shared_definitions(&events, &shared, &shared_names, &by_path);
@@ -387,6 +388,21 @@ impl Loader {
                     .help(format!("declare [exchanges.\"{dlx}\"] with type = \"direct\"")),
                 );
             }
+        }
+        let constants = config
+            .exchanges
+            .keys()
+            .map(|name| (crate::model::exchange_constant(name), name.as_str()));
+        if let Some((constant, first, second)) = crate::naming::first_collision(constants) {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::NameCollision,
+                    CONFIG_FILE,
+                    "",
+                    format!("exchanges `{first}` and `{second}` both become the Rust constant `{constant}`"),
+                )
+                .help("rename one of the exchanges, or declare only one of them in this catalog"),
+            );
         }
         let mut rust_names: BTreeMap<String, &str> = BTreeMap::new();
         for name in config.services.keys() {
@@ -690,6 +706,7 @@ impl Loader {
                     );
                 }
             }
+            self.check_names(path, pointer, map);
             let enum_only = |v: &Value| {
                 v.as_object().is_some_and(|m| {
                     m.contains_key("enum") && m.keys().all(|k| k == "enum" || k == "description")
@@ -730,6 +747,46 @@ impl Loader {
         });
     }
 
+    /// Properties of one object, or values of one string `enum`, that become one Rust
+    /// identifier (see [`crate::naming`]).
+    fn check_names(&mut self, path: &Path, pointer: &str, map: &Map<String, Value>) {
+        if let Some(Value::Object(properties)) = map.get("properties") {
+            let fields = properties
+                .keys()
+                .map(|k| (crate::naming::field(k), k.as_str()));
+            if let Some((field, first, second)) = crate::naming::first_collision(fields) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::NameCollision,
+                        path,
+                        format!("{pointer}/properties/{}", crate::source::escape_segment(second)),
+                        format!("properties `{first}` and `{second}` both become the Rust field `{field}`"),
+                    )
+                    .help("rename one of them (in a new major version if producers already send it): one Rust struct cannot hold both"),
+                );
+            }
+        }
+        if let Some(Value::Array(values)) = map.get("enum") {
+            let strings: Option<Vec<&str>> = values.iter().map(Value::as_str).collect();
+            if let Some(strings) = strings.filter(|s| !s.is_empty()) {
+                if crate::naming::variants(&strings).is_none() {
+                    let plain = strings.iter().map(|s| (crate::naming::variant(s), *s));
+                    let (variant, first, second) = crate::naming::first_collision(plain)
+                        .unwrap_or_else(|| (String::new(), strings[0], strings[0]));
+                    self.diags.push(
+                        Diagnostic::new(
+                            Rule::NameCollision,
+                            path,
+                            format!("{pointer}/enum"),
+                            format!("enum values `{first}` and `{second}` both become the Rust variant `{variant}`, also when their punctuation is spelled out"),
+                        )
+                        .help("make the values differ in letters or digits, not only in case or punctuation"),
+                    );
+                }
+            }
+        }
+    }
+
     /// Splits an event file's path into (domain, name, version); `None` for shared definitions.
     fn classify(&mut self, path: &Path) -> Option<(String, String, u32)> {
         let file_name = path.file_name()?.to_string_lossy().into_owned();
@@ -756,6 +813,19 @@ impl Loader {
                 "domain folder `{domain}` must be a snake_case Rust identifier and not a module name the generated code uses ({})",
                 crate::model::RESERVED_MODULES.join(", ")
             )),
+            Some((name, version)) if !crate::naming::is_type_name(name) => {
+                let rust = crate::naming::type_name(name);
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::FileName,
+                        path,
+                        "",
+                        format!("event name `{name}` is not PascalCase: its Rust type would be `{rust}` while the rest of the generated code says `{name}`"),
+                    )
+                    .help(format!("rename the file to `{rust}.v{version}.json` and set \"title\": \"{rust}\" (the wire keeps its type value with `x-event` `wireType`, or the dialect's type mapping)")),
+                );
+                return None;
+            }
             Some(_) => None,
         };
         if let Some(message) = problem {
@@ -829,6 +899,17 @@ impl Loader {
                 )
                 .help(format!("add \"title\": \"{name}\"")),
             ),
+        }
+        if let Some(ty) = map.get("type").filter(|t| *t != "object") {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::UnsupportedKeyword,
+                    path,
+                    "/type",
+                    format!("an event payload is a JSON object, but the root's `type` is {ty}"),
+                )
+                .help("set \"type\": \"object\"; an event with nothing to say has no properties rather than a null payload"),
+            );
         }
         if let Some(id) = map.get("$id") {
             let expected = config
@@ -1235,6 +1316,38 @@ impl Loader {
                     )),
                 );
                 break;
+            }
+        }
+    }
+
+    /// Event versions whose Rust module (and publisher and handler method), type alias or
+    /// constant coincide after case conversion and the version suffix.
+    fn check_rust_names(&mut self, events: &BTreeMap<String, Event>) {
+        /// One of an event version's Rust names.
+        type Ident = fn(&EventVersion) -> &str;
+        let mut all: Vec<&EventVersion> =
+            events.values().flat_map(|e| e.versions.values()).collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        let namespaces: [(&str, Ident); 3] = [
+            ("module and method", |v| &v.rust.module),
+            ("type", |v| &v.rust.alias),
+            ("constant", |v| &v.rust.constant),
+        ];
+        for (what, ident) in namespaces {
+            let names = all.iter().map(|v| (ident(v).to_owned(), *v));
+            if let Some((ident, first, second)) = crate::naming::first_collision(names) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::NameCollision,
+                        &second.path,
+                        "",
+                        format!(
+                            "{} and {} both become the Rust {what} `{ident}`",
+                            first.message_type, second.message_type
+                        ),
+                    )
+                    .help("rename one of the events"),
+                );
             }
         }
     }

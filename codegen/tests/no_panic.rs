@@ -174,9 +174,15 @@ fn odd_shared_definitions() {
     }
     let text = run_shared(r##"{"$ref": "#/$defs/A", "$defs": {"A": {"$ref": "#"}}}"##);
     assert!(text.contains("error[ref-cycle]"), "{text}");
+    // Enum values that typify cannot tell apart are found by the lint, at their pointer.
+    let text = run_shared(r#"{"type": "string", "enum": ["a", "A"]}"#);
+    assert!(
+        text.contains("common/S.json") && text.contains("error[name-collision] at /enum"),
+        "{text}"
+    );
     // typify gives up on the shared type space: the diagnostic names the shared file, not
     // every event that references it.
-    let text = run_shared(r#"{"type": "string", "enum": ["a", "A"]}"#);
+    let text = run_shared(r#"{"enum": ["a", 1, "A"]}"#);
     assert!(
         text.contains("error[codegen]")
             && text.contains("common/S.json")
