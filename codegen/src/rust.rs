@@ -3,6 +3,7 @@
 //! Output is a set of files keyed by relative path; the include root is [`ROOT_FILE`]. The
 //! same files are written by `build.rs` (into `OUT_DIR`) and by `schemactl generate`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -182,7 +183,8 @@ fn typify<T>(
     settings: &TypeSpaceSettings,
     inspect: impl FnOnce(&TypeSpace) -> T,
 ) -> Result<T, String> {
-    let root = <schemars::schema::RootSchema as serde::Deserialize>::deserialize(schema)
+    let schema = without_void_bounds(schema);
+    let root = <schemars::schema::RootSchema as serde::Deserialize>::deserialize(&*schema)
         .map_err(|e| format!("schema shape: {e}"))?;
     panic_guard::catch(|| {
         let mut space = TypeSpace::new(settings);
@@ -190,6 +192,28 @@ fn typify<T>(
         Ok(inspect(&space))
     })
     .map_err(|panic| format!("the type generator panicked: {panic}"))?
+}
+
+/// `schema` without `minLength: 0`, a bound that admits every string: typify would check it
+/// with a comparison (`count() < 0`) that `#![deny(warnings)]` rejects.
+fn without_void_bounds(schema: &Value) -> Cow<'_, Value> {
+    let void = |m: &serde_json::Map<String, Value>| {
+        m.get("minLength").and_then(Value::as_f64) == Some(0.0)
+    };
+    let mut found = false;
+    crate::walk::visit(schema, "", &mut |_, node| {
+        found |= node.as_object().is_some_and(void);
+    });
+    if !found {
+        return Cow::Borrowed(schema);
+    }
+    let mut owned = schema.clone();
+    crate::walk::visit_mut(&mut owned, &mut |m| {
+        if void(m) {
+            m.remove("minLength");
+        }
+    });
+    Cow::Owned(owned)
 }
 
 /// The names of the types a type space defines (not the ones it refers to).

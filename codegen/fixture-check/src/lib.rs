@@ -7,6 +7,11 @@ pub mod shapes_catalog {
     include!(concat!(env!("OUT_DIR"), "/shapes/catalog.rs"));
 }
 
+/// The `names` fixture catalog.
+pub mod names_catalog {
+    include!(concat!(env!("OUT_DIR"), "/names/catalog.rs"));
+}
+
 #[cfg(test)]
 mod tests {
     use schemactl_runtime::examples::ExampleChecker;
@@ -56,5 +61,28 @@ mod tests {
         // A recursive shared definition.
         let category: shared::Category = p.category;
         assert_eq!(category.children[0].name, "saws");
+    }
+
+    #[test]
+    fn awkward_names_keep_their_json_spelling_on_the_wire() {
+        use crate::names_catalog::names::awkward_v1 as aw;
+        let mut v = ExampleChecker::default();
+        crate::names_catalog::visit_events(&mut v);
+        assert!(v.failures.is_empty(), "{}", v.failures.join("\n"));
+        assert_eq!(v.examples, 2);
+
+        let json: serde_json::Value =
+            serde_json::from_str(<aw::Awkward as Event>::EXAMPLES[0]).unwrap();
+        let a: aw::Awkward = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(a.type_.as_deref(), Some(""));
+        assert_eq!(a.self_, Some(1));
+        assert_eq!(a.x1st.as_deref(), Some("x"));
+        assert_eq!(a.日本.as_deref(), Some("y"));
+        assert_eq!(a.timestamp.as_deref(), Some("t"));
+        assert!(matches!(a.kind, Some(aw::AwkwardKind::Axb)));
+        assert_eq!(serde_json::to_value(&a).unwrap(), json);
+        // `a-b` and `A_B` stay two values.
+        let other: aw::AwkwardKind = serde_json::from_str("\"a-b\"").unwrap();
+        assert!(matches!(other, aw::AwkwardKind::AXb));
     }
 }
