@@ -112,6 +112,7 @@ impl OrdersServiceHandler for Orders {
             .iter()
             .filter_map(|item| {
                 Some(OrderLineItem {
+                    extra: Default::default(),
                     product_id: item.product_id?,
                     sku: Some("SKU-123".into()),
                     description: item.description.clone(),
@@ -122,6 +123,7 @@ impl OrdersServiceHandler for Orders {
             })
             .collect();
         let created = OrderCreated {
+            extra: Default::default(),
             order_id,
             order_number: parse(&number)?,
             customer_id: offer.customer_id,
@@ -131,6 +133,7 @@ impl OrdersServiceHandler for Orders {
             grand_total: parse(offer.grand_total.as_str())?,
         };
         let confirmed = OrderConfirmed {
+            extra: Default::default(),
             order_id,
             order_number: parse(&number)?,
             customer_id: offer.customer_id,
@@ -138,6 +141,7 @@ impl OrdersServiceHandler for Orders {
             line_items: items
                 .iter()
                 .map(|i| ConfirmedLineItem {
+                    extra: Default::default(),
                     product_id: i.product_id,
                     description: i.description.clone(),
                     quantity: i.quantity,
@@ -180,6 +184,7 @@ impl InventoryServiceHandler for Inventory {
             let left = STOCK_ON_HAND.saturating_sub(item.quantity.get());
             if left < MINIMUM_THRESHOLD {
                 low.push(StockLow {
+                    extra: Default::default(),
                     product_id: item.product_id,
                     product_name: item.description.clone(),
                     sku: item.sku.clone().unwrap_or_default(),
@@ -251,6 +256,7 @@ impl DeliveryServiceHandler for Delivery {
         let number = format!("DN-{}", &order.order_number.as_str()[4..]);
         let ctx = PublishContext::caused_by(&m);
         let dispatched = DeliveryDispatched {
+            extra: Default::default(),
             delivery_note_id: note,
             delivery_number: parse(&number)?,
             order_id: order.order_id,
@@ -258,6 +264,7 @@ impl DeliveryServiceHandler for Delivery {
                 .line_items
                 .iter()
                 .map(|i| ShipmentItem {
+                    extra: Default::default(),
                     product_id: i.product_id,
                     quantity: i.quantity,
                     warehouse_id: WAREHOUSE,
@@ -267,6 +274,7 @@ impl DeliveryServiceHandler for Delivery {
             carrier_id: None,
         };
         let confirmed = DeliveryConfirmed {
+            extra: Default::default(),
             delivery_note_id: note,
             delivery_number: parse(&number)?,
             order_id: order.order_id,
@@ -303,6 +311,7 @@ impl InvoicesServiceHandler for Invoices {
         let d = m.payload();
         let number = format!("INV-{}", &d.delivery_number.as_str()[3..]);
         let invoice = InvoiceIssued {
+            extra: Default::default(),
             invoice_id: Uuid::new_v4(),
             invoice_number: parse(&number)?,
             customer_id: d.customer_id,
@@ -314,6 +323,7 @@ impl InvoicesServiceHandler for Invoices {
             grand_total: parse("1500.00")?,
             due_date: chrono::Utc::now() + chrono::Duration::days(30),
             line_items: vec![InvoiceLineItem {
+                extra: Default::default(),
                 description: "Product Name".into(),
                 quantity: parse("5")?,
                 unit_price: parse("250.00")?,
@@ -367,6 +377,7 @@ impl PaymentServiceHandler for Payment {
     async fn invoice_issued_v1(&self, m: Received<InvoiceIssued>) -> Result<(), HandlerError> {
         let i = m.payload();
         let paid = InvoicePaid {
+            extra: Default::default(),
             invoice_id: i.invoice_id,
             invoice_number: parse(i.invoice_number.as_str())?,
             customer_id: i.customer_id,
@@ -506,6 +517,7 @@ async fn main() -> Result<(), BoxError> {
     println!("Collector flow on {prefix}* — each line is one message consumed:\n");
     let offers = OffersServicePublisher::new(publisher(&url, &prefix, "offers-service").await?);
     let offer = OfferApproved {
+        extra: Default::default(),
         offer_id: Uuid::new_v4(),
         offer_number: parse("OFF-2026-042")?,
         customer_id: Uuid::new_v4(),
@@ -513,6 +525,7 @@ async fn main() -> Result<(), BoxError> {
         currency: parse("USD")?,
         grand_total: parse("1500.00")?,
         line_items: vec![OfferLineItem {
+            extra: Default::default(),
             product_id: Some(Uuid::new_v4()),
             description: "Product Name".into(),
             quantity: parse("5")?,

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 /// Fixture catalogs, each included as a module by `src/lib.rs`.
-const FIXTURES: &[&str] = &["shapes", "names"];
+const FIXTURES: &[&str] = &["shapes", "names", "fidelity"];
 
 fn main() -> Result<(), schemactl_codegen::Error> {
     let fixtures = Path::new("../tests/fixtures/codegen");

@@ -122,6 +122,9 @@ rules! {
     MissingExample = "missing-example", Warning, "an event schema has no `examples`";
     /// A schema or property has no description.
     MissingDescription = "missing-description", Warning, "an event, property or shared definition has no `description`";
+    /// An open object written inline as an alternative or part of `oneOf` / `anyOf` / `allOf`:
+    /// its Rust type drops undeclared properties on a round trip.
+    UndeclaredDropped = "undeclared-dropped", Warning, "an open object inline in `oneOf`/`anyOf`/`allOf` drops undeclared properties when its Rust type is serialized again";
     /// An event payload is a closed object, which blocks additive evolution.
     ClosedPayload = "closed-payload", Warning, "`additionalProperties: false` on an event payload blocks adding optional fields compatibly";
 }

@@ -707,6 +707,7 @@ impl Loader {
                 }
             }
             self.check_names(path, pointer, map);
+            self.check_undeclared_kept(path, pointer, map);
             let enum_only = |v: &Value| {
                 v.as_object().is_some_and(|m| {
                     m.contains_key("enum") && m.keys().all(|k| k == "enum" || k == "description")
@@ -754,15 +755,35 @@ impl Loader {
             let fields = properties
                 .keys()
                 .map(|k| (crate::naming::field(k), k.as_str()));
-            if let Some((field, first, second)) = crate::naming::first_collision(fields) {
+            // An object that accepts undeclared properties keeps them in a field `extra`.
+            let keeps_extra = !matches!(map.get("additionalProperties"), Some(Value::Bool(false)));
+            let extra = keeps_extra.then(|| (crate::naming::EXTRA.to_owned(), None));
+            let named = fields.map(|(f, k)| (f, Some(k)));
+            if let Some((field, first, second)) =
+                crate::naming::first_collision(extra.into_iter().chain(named))
+            {
+                let second = second.unwrap_or_default();
+                let (message, help) = match first {
+                    Some(first) => (
+                        format!("properties `{first}` and `{second}` both become the Rust field `{field}`"),
+                        "rename one of them (in a new major version if producers already send it): one Rust struct cannot hold both",
+                    ),
+                    None => (
+                        format!("property `{second}` becomes the Rust field `{field}`, which holds the undeclared properties this open object keeps"),
+                        "rename it, or close the object with \"additionalProperties\": false",
+                    ),
+                };
                 self.diags.push(
                     Diagnostic::new(
                         Rule::NameCollision,
                         path,
-                        format!("{pointer}/properties/{}", crate::source::escape_segment(second)),
-                        format!("properties `{first}` and `{second}` both become the Rust field `{field}`"),
+                        format!(
+                            "{pointer}/properties/{}",
+                            crate::source::escape_segment(second)
+                        ),
+                        message,
                     )
-                    .help("rename one of them (in a new major version if producers already send it): one Rust struct cannot hold both"),
+                    .help(help),
                 );
             }
         }
@@ -784,6 +805,29 @@ impl Loader {
                     );
                 }
             }
+        }
+    }
+
+    /// An open object written inline in `oneOf` / `anyOf` / `allOf` becomes an enum variant or
+    /// part of a merged struct, which keeps no undeclared properties (every other open object
+    /// keeps them in `extra`).
+    fn check_undeclared_kept(&mut self, path: &Path, pointer: &str, map: &Map<String, Value>) {
+        let mut segments = pointer.rsplit('/');
+        let (Some(index), Some(keyword)) = (segments.next(), segments.next()) else {
+            return;
+        };
+        let branch = ["oneOf", "anyOf", "allOf"].contains(&keyword)
+            && index.bytes().all(|b| b.is_ascii_digit());
+        if branch && crate::rust::open_object(map) {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::UndeclaredDropped,
+                    path,
+                    pointer,
+                    format!("this open object is part of `{keyword}`: its Rust type drops properties it does not declare when a payload is read and written again"),
+                )
+                .help("move it into `$defs` and `$ref` it (a named type keeps undeclared properties), or close it with \"additionalProperties\": false"),
+            );
         }
     }
 

@@ -45,6 +45,9 @@ fn sanitize(input: &str, case: Case) -> String {
     }
 }
 
+/// The field of a struct that holds an open object's undeclared properties.
+pub const EXTRA: &str = "extra";
+
 /// The struct field a property named `json` becomes: `userId` → `user_id`, `type` → `type_`.
 pub fn field(json: &str) -> String {
     sanitize(json, Case::Snake)

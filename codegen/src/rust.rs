@@ -183,7 +183,7 @@ fn typify<T>(
     settings: &TypeSpaceSettings,
     inspect: impl FnOnce(&TypeSpace) -> T,
 ) -> Result<T, String> {
-    let schema = without_void_bounds(schema);
+    let schema = for_typify(schema);
     let root = <schemars::schema::RootSchema as serde::Deserialize>::deserialize(&*schema)
         .map_err(|e| format!("schema shape: {e}"))?;
     panic_guard::catch(|| {
@@ -194,26 +194,80 @@ fn typify<T>(
     .map_err(|panic| format!("the type generator panicked: {panic}"))?
 }
 
-/// `schema` without `minLength: 0`, a bound that admits every string: typify would check it
-/// with a comparison (`count() < 0`) that `#![deny(warnings)]` rejects.
-fn without_void_bounds(schema: &Value) -> Cow<'_, Value> {
-    let void = |m: &serde_json::Map<String, Value>| {
-        m.get("minLength").and_then(Value::as_f64) == Some(0.0)
-    };
+/// `schema` as typify is given it, with the same meaning:
+/// - an open object with declared properties (`properties` or `patternProperties`, and
+///   `additionalProperties` absent or `true`) gets `additionalProperties: {}`, so that its
+///   struct keeps every undeclared property in a flattened `extra` map: typify drops them
+///   otherwise, and a consumer that re-publishes a payload would lose what it did not know;
+/// - `minLength: 0`, a bound that admits every string, is dropped: typify would check it with
+///   a comparison (`count() < 0`) that `#![deny(warnings)]` rejects.
+fn for_typify(schema: &Value) -> Cow<'_, Value> {
     let mut found = false;
     crate::walk::visit(schema, "", &mut |_, node| {
-        found |= node.as_object().is_some_and(void);
+        found |= node
+            .as_object()
+            .is_some_and(|m| open_object(m) || void_min_length(m));
     });
     if !found {
         return Cow::Borrowed(schema);
     }
     let mut owned = schema.clone();
     crate::walk::visit_mut(&mut owned, &mut |m| {
-        if void(m) {
+        if void_min_length(m) {
             m.remove("minLength");
         }
     });
+    keep_undeclared(&mut owned);
     Cow::Owned(owned)
+}
+
+/// Gives every open object `additionalProperties: {}`, except the alternatives and parts of
+/// `oneOf` / `anyOf` / `allOf` written inline: typify makes those enum variants (recognising
+/// a tagged union only among objects that say nothing of undeclared properties) or merges
+/// them, so they stay as written (the lint's `undeclared-dropped` names them).
+fn keep_undeclared(schema: &mut Value) {
+    fn walk(schema: &mut Value, branch: bool) {
+        let Value::Object(m) = schema else { return };
+        if !branch && open_object(m) {
+            m.insert("additionalProperties".into(), Value::Object(Map::new()));
+        }
+        for (key, child) in m.iter_mut() {
+            let key = key.as_str();
+            let choice = ["oneOf", "anyOf", "allOf"].contains(&key);
+            if crate::walk::SCHEMA_KEYWORDS.contains(&key) || (key == "items" && child.is_object())
+            {
+                walk(child, false);
+            } else if crate::walk::SCHEMA_ARRAY_KEYWORDS.contains(&key) || key == "items" {
+                if let Value::Array(items) = child {
+                    items.iter_mut().for_each(|c| walk(c, choice));
+                }
+            } else if crate::walk::SCHEMA_MAP_KEYWORDS.contains(&key) || key == "dependencies" {
+                if let Value::Object(entries) = child {
+                    entries.values_mut().for_each(|c| walk(c, false));
+                }
+            }
+        }
+    }
+    walk(schema, false);
+}
+
+/// An object schema that declares properties and accepts undeclared ones, without saying how.
+pub(crate) fn open_object(m: &Map<String, Value>) -> bool {
+    let declares = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_object)
+            .is_some_and(|p| !p.is_empty())
+    };
+    (declares("properties") || declares("patternProperties"))
+        && matches!(
+            m.get("additionalProperties"),
+            None | Some(Value::Bool(true))
+        )
+        && !m.contains_key("unevaluatedProperties")
+}
+
+fn void_min_length(m: &Map<String, Value>) -> bool {
+    m.get("minLength").and_then(Value::as_f64) == Some(0.0)
 }
 
 /// The names of the types a type space defines (not the ones it refers to).

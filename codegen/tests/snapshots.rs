@@ -9,7 +9,7 @@ use schemactl_codegen::{load, rust, LoadOptions};
 #[test]
 fn generated_code_snapshots() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/codegen");
-    for name in ["shapes", "names"] {
+    for name in ["shapes", "names", "fidelity"] {
         let catalog = load(&root.join(name), &LoadOptions::default()).expect("fixture lints");
         let files = rust::render(&catalog).expect("fixture renders");
         for (path, text) in &files {

@@ -13,6 +13,8 @@ pub struct ConfirmedLineItem {
     pub quantity: ::std::num::NonZeroU64,
     ///Unit of measure, e.g. "pcs" or "kg".
     pub unit: ::std::string::String,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///ISO 4217 alphabetic currency code.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -201,6 +203,8 @@ pub struct InvoiceLineItem {
     ///Net price of one unit.
     #[serde(rename = "unitPrice")]
     pub unit_price: DecimalAmount,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///One line of an approved offer.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -230,6 +234,8 @@ pub struct OfferLineItem {
     ///Price of one unit before discount and tax.
     #[serde(rename = "unitPrice")]
     pub unit_price: DecimalAmount,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///One line of a created order.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -253,6 +259,8 @@ pub struct OrderLineItem {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub warehouse_id: ::std::option::Option<::uuid::Uuid>,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Goods leaving a warehouse with a dispatched delivery.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -265,6 +273,8 @@ pub struct ShipmentItem {
     ///Warehouse the goods leave from.
     #[serde(rename = "warehouseId")]
     pub warehouse_id: ::uuid::Uuid,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Estimated complexity.
 #[derive(

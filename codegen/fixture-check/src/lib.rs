@@ -12,6 +12,11 @@ pub mod names_catalog {
     include!(concat!(env!("OUT_DIR"), "/names/catalog.rs"));
 }
 
+/// The `fidelity` fixture catalog.
+pub mod fidelity_catalog {
+    include!(concat!(env!("OUT_DIR"), "/fidelity/catalog.rs"));
+}
+
 #[cfg(test)]
 mod tests {
     use schemactl_runtime::examples::ExampleChecker;
@@ -84,5 +89,33 @@ mod tests {
         // `a-b` and `A_B` stay two values.
         let other: aw::AwkwardKind = serde_json::from_str("\"a-b\"").unwrap();
         assert!(matches!(other, aw::AwkwardKind::AXb));
+    }
+
+    #[test]
+    fn open_objects_keep_what_they_do_not_declare() {
+        use crate::fidelity_catalog::fidelity::open_v1 as o;
+        let mut v = ExampleChecker::default();
+        crate::fidelity_catalog::visit_events(&mut v);
+        assert!(v.failures.is_empty(), "{}", v.failures.join("\n"));
+        assert_eq!(v.examples, 2);
+
+        let json: serde_json::Value =
+            serde_json::from_str(<o::Open as Event>::EXAMPLES[0]).unwrap();
+        let open: o::Open = serde_json::from_value(json.clone()).unwrap();
+        // At the root, nested, in array items, beside a pattern, in a `$ref` alternative.
+        assert_eq!(open.extra["addedLater"]["n"][1], 2);
+        assert_eq!(open.nested.as_ref().unwrap().extra["b"], "undeclared");
+        assert_eq!(open.lines[0].extra["qty"], 2);
+        assert_eq!(open.labels.as_ref().unwrap().extra["x-team"], "core");
+        assert_eq!(open.counts["b"], 2);
+        let Some(o::OpenPet::Dog(dog)) = &open.pet else {
+            panic!("a dog: {:?}", open.pet)
+        };
+        assert_eq!(dog.extra["name"], "Rex");
+        assert_eq!(serde_json::to_value(&open).unwrap(), json);
+        // A closed object still refuses what it does not declare.
+        let mut bad = json;
+        bad["closed"]["y"] = 1.into();
+        assert!(serde_json::from_value::<o::Open>(bad).is_err());
     }
 }

@@ -68,6 +68,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         times: NonZeroU64::new(2).ok_or("times is at least 1")?,
         // What `required` does not list is an `Option`.
         language: Some("en".into()),
+        // An open object keeps the properties it does not declare; a new event has none.
+        extra: Default::default(),
     };
     let context = PublishContext::new()
         .correlation_id("getting-started")

@@ -22,6 +22,8 @@ pub struct DeliveryConfirmed {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub proof_of_delivery_url: ::std::option::Option<::std::string::String>,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Human-readable delivery number.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

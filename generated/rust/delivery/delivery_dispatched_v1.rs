@@ -28,6 +28,8 @@ pub struct DeliveryDispatched {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub tracking_number: ::std::option::Option<::std::string::String>,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Human-readable delivery number.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

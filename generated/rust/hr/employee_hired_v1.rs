@@ -26,6 +26,8 @@ pub struct EmployeeHired {
     pub last_name: ::std::string::String,
     ///Job title.
     pub position: ::std::string::String,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Personnel number.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

@@ -22,6 +22,8 @@ pub struct PayrollProcessed {
     ///Gross total paid.
     #[serde(rename = "totalAmount")]
     pub total_amount: super::super::shared::DecimalAmount,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Period paid, YYYY-MM.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

@@ -39,6 +39,8 @@ pub struct InvoiceIssued {
     ///Tax total.
     #[serde(rename = "taxTotal")]
     pub tax_total: super::super::shared::DecimalAmount,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Human-readable invoice number.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

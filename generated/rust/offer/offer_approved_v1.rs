@@ -25,6 +25,8 @@ pub struct OfferApproved {
     ///Last moment the offer's prices hold.
     #[serde(rename = "validUntil")]
     pub valid_until: ::chrono::DateTime<::chrono::offset::Utc>,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Human-readable offer number.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

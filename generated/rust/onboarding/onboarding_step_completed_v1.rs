@@ -28,6 +28,8 @@ pub struct OnboardingStepCompleted {
     ///The user who completed the step.
     #[serde(rename = "userId")]
     pub user_id: ::uuid::Uuid,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Onboarding step, snake_case, e.g. connect_data_source.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

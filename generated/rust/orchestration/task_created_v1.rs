@@ -15,6 +15,8 @@ pub struct TaskCreated {
     ///The requesting user.
     #[serde(rename = "userId")]
     pub user_id: ::uuid::Uuid,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Task title.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

@@ -27,6 +27,8 @@ pub struct TaskFailed {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub tokens_used: ::std::option::Option<u64>,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 /// Error types.
 pub mod error {

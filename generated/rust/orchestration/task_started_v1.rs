@@ -15,6 +15,8 @@ pub struct TaskStarted {
     ///The requesting user.
     #[serde(rename = "userId")]
     pub user_id: ::uuid::Uuid,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 /// Error types.
 pub mod error {

@@ -20,6 +20,8 @@ pub struct OrderConfirmed {
     ///Where to deliver.
     #[serde(rename = "shippingAddressId")]
     pub shipping_address_id: ::uuid::Uuid,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Human-readable order number.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

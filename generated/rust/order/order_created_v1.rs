@@ -25,6 +25,8 @@ pub struct OrderCreated {
     ///Human-readable order number.
     #[serde(rename = "orderNumber")]
     pub order_number: OrderCreatedOrderNumber,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Human-readable order number.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

@@ -37,6 +37,8 @@ pub struct ProjectTaskCompleted {
     ///Task title.
     #[serde(rename = "taskName")]
     pub task_name: ::std::string::String,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 /// Error types.
 pub mod error {

@@ -27,6 +27,8 @@ pub struct StockLow {
     ///Warehouse name.
     #[serde(rename = "warehouseName")]
     pub warehouse_name: ::std::string::String,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 /// Error types.
 pub mod error {

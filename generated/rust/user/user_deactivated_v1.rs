@@ -12,6 +12,8 @@ pub struct UserDeactivated {
     ///The deactivated user.
     #[serde(rename = "userId")]
     pub user_id: ::uuid::Uuid,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Why the account was deactivated.
 #[derive(

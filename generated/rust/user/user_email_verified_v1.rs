@@ -12,6 +12,8 @@ pub struct UserEmailVerified {
     ///When the link was opened.
     #[serde(rename = "verifiedAt")]
     pub verified_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 /// Error types.
 pub mod error {

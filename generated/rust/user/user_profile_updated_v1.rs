@@ -31,6 +31,8 @@ pub struct UserProfileUpdated {
     ///The user whose profile changed.
     #[serde(rename = "userId")]
     pub user_id: ::uuid::Uuid,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///`UserProfileUpdatedChangedFieldsItem`
 #[derive(

@@ -27,6 +27,8 @@ pub struct UserRegistered {
     ///The new user's ID.
     #[serde(rename = "userId")]
     pub user_id: ::uuid::Uuid,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Name shown in the product.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

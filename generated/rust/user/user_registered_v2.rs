@@ -28,6 +28,8 @@ pub struct UserRegistered {
     ///The new user's ID.
     #[serde(rename = "userId")]
     pub user_id: ::uuid::Uuid,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Where the sign-up happened.
 #[derive(
@@ -107,6 +109,8 @@ pub struct UserRegisteredContact {
     ///Phone number in E.164 form.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub phone: ::std::option::Option<UserRegisteredContactPhone>,
+    #[serde(flatten)]
+    pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 ///Phone number in E.164 form.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
