@@ -2,7 +2,7 @@
 //!
 //! Every rule of [`Rule`] is checked here except `codegen`, which the Rust renderer reports.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -708,6 +708,7 @@ impl Loader {
             }
             self.check_names(path, pointer, map);
             self.check_undeclared_kept(path, pointer, map);
+            self.check_generator_limits(path, pointer, map);
             let enum_only = |v: &Value| {
                 v.as_object().is_some_and(|m| {
                     m.contains_key("enum") && m.keys().all(|k| k == "enum" || k == "description")
@@ -805,6 +806,76 @@ impl Loader {
                     );
                 }
             }
+        }
+    }
+
+    /// Valid constructs the Rust generator cannot take, each found here with its pointer and
+    /// fix instead of failing inside typify: `format` without `type`, `enum` beside a
+    /// constraint of one type without `type`, an `enum` of several JSON types, a tuple `items`.
+    fn check_generator_limits(&mut self, path: &Path, pointer: &str, map: &Map<String, Value>) {
+        const TYPED_BOUNDS: &[&str] = &[
+            "minLength",
+            "maxLength",
+            "pattern",
+            "format",
+            "minimum",
+            "maximum",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+            "multipleOf",
+        ];
+        let mut push = |keyword: &str, message: String, help: &str| {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::UnsupportedKeyword,
+                    path,
+                    format!("{pointer}/{keyword}"),
+                    message,
+                )
+                .help(help),
+            );
+        };
+        if map.contains_key("type") {
+            // Typed: the bounds below apply to a known type.
+        } else if let Some(Value::Array(values)) = map.get("enum") {
+            let kinds: BTreeSet<&str> = values
+                .iter()
+                .filter_map(|v| match v {
+                    Value::Null => None,
+                    Value::Bool(_) => Some("boolean"),
+                    Value::Number(_) => Some("number"),
+                    Value::String(_) => Some("string"),
+                    Value::Array(_) => Some("array"),
+                    Value::Object(_) => Some("object"),
+                })
+                .collect();
+            if kinds.len() > 1 {
+                let kinds: Vec<&str> = kinds.into_iter().collect();
+                push(
+                    "enum",
+                    format!("`enum` mixes values of several JSON types ({}), which the generator cannot make one Rust type of", kinds.join(", ")),
+                    "split it by type: {\"anyOf\": [{\"enum\": [...strings]}, {\"enum\": [...numbers]}]}",
+                );
+            } else if let Some(bound) = TYPED_BOUNDS.iter().find(|k| map.contains_key(**k)) {
+                push(
+                    bound,
+                    format!("`{bound}` beside `enum` without `type`: the generator cannot take a bound on listed values"),
+                    "add the values' \"type\", or drop the bound (the listed values are all there is)",
+                );
+            }
+        } else if map.contains_key("format") {
+            push(
+                "format",
+                "`format` without `type`: the generator cannot tell which type it formats".into(),
+                "add \"type\": \"string\" beside it",
+            );
+        }
+        if matches!(map.get("items"), Some(Value::Array(_))) {
+            push(
+                "items",
+                "a tuple (`items` as an array of schemas) cannot be represented by the generated Rust types".into(),
+                "use an object with named fields instead of a tuple",
+            );
         }
     }
 

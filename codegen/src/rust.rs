@@ -393,6 +393,30 @@ fn first_merge<'a>(units: &[(Unit<'a>, Vec<String>)]) -> Option<(String, Unit<'a
 const TYPIFY_HELP: &str =
     "simplify the construct named above; `schemactl lint` lists unsupported keywords";
 
+/// typify's message cut to its first line (it may go on with a schema dump or a `Debug` print
+/// of kilobytes), and the pointer inside `schema` of the subschema it shows, when it shows one
+/// that `schema` holds ("" otherwise).
+fn typify_message(message: &str, schema: &Value) -> (String, String) {
+    const LONGEST: usize = 200;
+    let (first, rest) = message.split_once('\n').unwrap_or((message, ""));
+    let shown = serde_json::from_str::<Value>(rest.trim()).ok();
+    let mut pointer = String::new();
+    if let Some(shown) = shown.filter(|s| !s.is_null()) {
+        let mut found = None;
+        crate::walk::visit(schema, "", &mut |p, node| {
+            if found.is_none() && *node == shown {
+                found = Some(p.to_owned());
+            }
+        });
+        pointer = found.unwrap_or_default();
+    }
+    let mut first = first.trim_end_matches([':', ' ', '{']).to_owned();
+    if first.chars().count() > LONGEST {
+        first = first.chars().take(LONGEST).chain(['…']).collect();
+    }
+    (first, pointer)
+}
+
 /// The help of a merged-name diagnostic.
 const MERGED_HELP: &str = "an inline schema is named after its parent and property: give it a `title`, or rename one of the definitions";
 
@@ -504,7 +528,15 @@ fn shared_failure(catalog: &Catalog, message: String) -> Box<Diagnostic> {
             typify(&alone.schema, &settings(), |_| ()).is_err()
         })
         .or_else(|| names.keys().next());
-    let (file, pointer) = culprit.cloned().unwrap_or_default();
+    let (file, mut pointer) = culprit.cloned().unwrap_or_default();
+    let in_file = catalog
+        .shared
+        .get(&file)
+        .map(|doc| crate::walk::lookup(doc, &pointer).unwrap_or(doc));
+    let (message, found) = typify_message(&message, in_file.unwrap_or(&Value::Null));
+    if !found.is_empty() {
+        pointer = format!("{pointer}{found}");
+    }
     Box::new(
         Diagnostic::new(
             Rule::Codegen,
@@ -525,11 +557,12 @@ fn render_version(
     shared: &SharedTypes,
 ) -> Rendered {
     let failed = |message: String| {
+        let (message, pointer) = typify_message(&message, &v.schema);
         Box::new(
             Diagnostic::new(
                 Rule::Codegen,
                 v.path.clone(),
-                "",
+                pointer,
                 format!("cannot generate Rust for {}: {message}", v.message_type),
             )
             .help(TYPIFY_HELP),
@@ -846,4 +879,58 @@ fn format_file(tokens: TokenStream, extra_header: &str) -> Result<String, String
         "{HEADER}\n{extra_header}\n\n{}",
         prettyplease::unparse(&file)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typify_messages_keep_their_first_line_and_find_the_schema_they_show() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {"p": {"anyOf": [{"type": "string"}, {"format": "uri"}]}}
+        });
+        let panic =
+            "not yet implemented: invalid (or unexpected) schema:\n{\n  \"format\": \"uri\"\n}";
+        assert_eq!(
+            typify_message(panic, &schema),
+            (
+                "not yet implemented: invalid (or unexpected) schema".to_owned(),
+                "/properties/p/anyOf/1".to_owned()
+            )
+        );
+        let debug = format!(
+            "unhandled array validation ArrayValidation {{\n{}",
+            "x".repeat(5000)
+        );
+        let (line, pointer) = typify_message(&debug, &schema);
+        assert_eq!(line, "unhandled array validation ArrayValidation");
+        assert_eq!(pointer, "");
+        let (line, _) = typify_message(&"y".repeat(300), &schema);
+        assert_eq!(line.chars().count(), 201);
+    }
+
+    #[test]
+    fn open_objects_get_a_map_for_what_they_do_not_declare() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {
+                "a": {"type": "object", "properties": {"x": {"type": "string", "minLength": 0}}},
+                "b": {"type": "object", "additionalProperties": false, "properties": {"y": {}}},
+                "c": {"oneOf": [{"type": "object", "properties": {"z": {}}}]}
+            }
+        });
+        let prepared = for_typify(&schema);
+        let empty = serde_json::json!({});
+        assert_eq!(prepared["additionalProperties"], empty);
+        assert_eq!(prepared["properties"]["a"]["additionalProperties"], empty);
+        assert!(prepared["properties"]["a"]["properties"]["x"]
+            .get("minLength")
+            .is_none());
+        assert_eq!(prepared["properties"]["b"]["additionalProperties"], false);
+        assert!(prepared["properties"]["c"]["oneOf"][0]
+            .get("additionalProperties")
+            .is_none());
+    }
 }
