@@ -675,8 +675,11 @@ fn render_root(catalog: &Catalog) -> Result<String, Diagnostics> {
                     }
                 });
                 let alias_doc = format!(" `{}` version {}.", v.name, v.version);
+                // typify keeps the variants of an untagged enum inline, whatever their
+                // sizes; boxing them would change the types users match on.
                 items.push(quote! {
                     #doc
+                    #[allow(clippy::large_enum_variant)]
                     pub mod #module {
                         include!(#file);
                     }
@@ -749,6 +752,7 @@ fn render_root(catalog: &Catalog) -> Result<String, Diagnostics> {
         quote! {
             /// Types of the shared definitions (the schemas outside event files), one per
             /// definition; every event version that references one uses it, and re-exports it.
+            #[allow(clippy::large_enum_variant)]
             pub mod shared {
                 include!("shared.rs");
             }

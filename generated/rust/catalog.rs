@@ -7,6 +7,7 @@ pub mod delivery {
     /// The customer received a delivery.
     ///
     /// `DeliveryConfirmed.v1` on `collector-events` as `delivery.confirmed`.
+    #[allow(clippy::large_enum_variant)]
     pub mod delivery_confirmed_v1 {
         include!("delivery/delivery_confirmed_v1.rs");
     }
@@ -15,6 +16,7 @@ pub mod delivery {
     /// A delivery left the warehouse with a carrier.
     ///
     /// `DeliveryDispatched.v1` on `collector-events` as `delivery.dispatched`.
+    #[allow(clippy::large_enum_variant)]
     pub mod delivery_dispatched_v1 {
         include!("delivery/delivery_dispatched_v1.rs");
     }
@@ -26,6 +28,7 @@ pub mod hr {
     /// A new employee was hired.
     ///
     /// `EmployeeHired.v1` on `collector-events` as `employee.hired`.
+    #[allow(clippy::large_enum_variant)]
     pub mod employee_hired_v1 {
         include!("hr/employee_hired_v1.rs");
     }
@@ -34,6 +37,7 @@ pub mod hr {
     /// A payroll run was processed.
     ///
     /// `PayrollProcessed.v1` on `collector-events` as `payroll.processed`.
+    #[allow(clippy::large_enum_variant)]
     pub mod payroll_processed_v1 {
         include!("hr/payroll_processed_v1.rs");
     }
@@ -45,6 +49,7 @@ pub mod invoice {
     /// An invoice was issued to a customer.
     ///
     /// `InvoiceIssued.v1` on `collector-events` as `invoice.issued`.
+    #[allow(clippy::large_enum_variant)]
     pub mod invoice_issued_v1 {
         include!("invoice/invoice_issued_v1.rs");
     }
@@ -53,6 +58,7 @@ pub mod invoice {
     /// A payment settled an invoice.
     ///
     /// `InvoicePaid.v1` on `collector-events` as `invoice.paid`.
+    #[allow(clippy::large_enum_variant)]
     pub mod invoice_paid_v1 {
         include!("invoice/invoice_paid_v1.rs");
     }
@@ -64,6 +70,7 @@ pub mod offer {
     /// A customer approved an offer.
     ///
     /// `OfferApproved.v1` on `collector-events` as `offer.approved`.
+    #[allow(clippy::large_enum_variant)]
     pub mod offer_approved_v1 {
         include!("offer/offer_approved_v1.rs");
     }
@@ -75,6 +82,7 @@ pub mod onboarding {
     /// A tenant finished onboarding.
     ///
     /// `OnboardingCompleted.v1` on `onboarding.events` as `onboarding.completed`.
+    #[allow(clippy::large_enum_variant)]
     pub mod onboarding_completed_v1 {
         include!("onboarding/onboarding_completed_v1.rs");
     }
@@ -83,6 +91,7 @@ pub mod onboarding {
     /// A user completed an onboarding step.
     ///
     /// `OnboardingStepCompleted.v1` on `onboarding.events` as `onboarding.step.completed`.
+    #[allow(clippy::large_enum_variant)]
     pub mod onboarding_step_completed_v1 {
         include!("onboarding/onboarding_step_completed_v1.rs");
     }
@@ -91,6 +100,7 @@ pub mod onboarding {
     /// A user opened an onboarding step.
     ///
     /// `OnboardingStepStarted.v1` on `onboarding.events` as `onboarding.step.started`.
+    #[allow(clippy::large_enum_variant)]
     pub mod onboarding_step_started_v1 {
         include!("onboarding/onboarding_step_started_v1.rs");
     }
@@ -102,6 +112,7 @@ pub mod orchestration {
     /// Task execution succeeded.
     ///
     /// `TaskCompleted.v1` on `CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent` as `task.completed.v1`.
+    #[allow(clippy::large_enum_variant)]
     pub mod task_completed_v1 {
         include!("orchestration/task_completed_v1.rs");
     }
@@ -110,6 +121,7 @@ pub mod orchestration {
     /// A task was created.
     ///
     /// `TaskCreated.v1` on `CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent` as `task.created.v1`.
+    #[allow(clippy::large_enum_variant)]
     pub mod task_created_v1 {
         include!("orchestration/task_created_v1.rs");
     }
@@ -118,6 +130,7 @@ pub mod orchestration {
     /// Task execution failed.
     ///
     /// `TaskFailed.v1` on `CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent` as `task.failed.v1`.
+    #[allow(clippy::large_enum_variant)]
     pub mod task_failed_v1 {
         include!("orchestration/task_failed_v1.rs");
     }
@@ -126,6 +139,7 @@ pub mod orchestration {
     /// Task execution began.
     ///
     /// `TaskStarted.v1` on `CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent` as `task.started.v1`.
+    #[allow(clippy::large_enum_variant)]
     pub mod task_started_v1 {
         include!("orchestration/task_started_v1.rs");
     }
@@ -137,6 +151,7 @@ pub mod order {
     /// An order was confirmed and can be delivered.
     ///
     /// `OrderConfirmed.v1` on `collector-events` as `order.confirmed`.
+    #[allow(clippy::large_enum_variant)]
     pub mod order_confirmed_v1 {
         include!("order/order_confirmed_v1.rs");
     }
@@ -145,6 +160,7 @@ pub mod order {
     /// An order was created in status PENDING.
     ///
     /// `OrderCreated.v1` on `collector-events` as `order.created`.
+    #[allow(clippy::large_enum_variant)]
     pub mod order_created_v1 {
         include!("order/order_created_v1.rs");
     }
@@ -156,6 +172,7 @@ pub mod project {
     /// A project task was marked completed.
     ///
     /// `ProjectTaskCompleted.v1` on `collector-events` as `task.completed`.
+    #[allow(clippy::large_enum_variant)]
     pub mod project_task_completed_v1 {
         include!("project/project_task_completed_v1.rs");
     }
@@ -167,6 +184,7 @@ pub mod stock {
     /// A product's stock fell below its reorder level in a warehouse.
     ///
     /// `StockLow.v1` on `collector-events` as `stock.low`.
+    #[allow(clippy::large_enum_variant)]
     pub mod stock_low_v1 {
         include!("stock/stock_low_v1.rs");
     }
@@ -178,6 +196,7 @@ pub mod user {
     /// A user account was deactivated; the user can no longer sign in.
     ///
     /// `UserDeactivated.v1` on `user.events` as `user.deactivated.v1`.
+    #[allow(clippy::large_enum_variant)]
     pub mod user_deactivated_v1 {
         include!("user/user_deactivated_v1.rs");
     }
@@ -186,6 +205,7 @@ pub mod user {
     /// A user proved ownership of their e-mail address.
     ///
     /// `UserEmailVerified.v1` on `user.events` as `user.email.verified.v1`.
+    #[allow(clippy::large_enum_variant)]
     pub mod user_email_verified_v1 {
         include!("user/user_email_verified_v1.rs");
     }
@@ -194,6 +214,7 @@ pub mod user {
     /// A user changed profile details. Carries the new values of the changed fields only.
     ///
     /// `UserProfileUpdated.v1` on `user.events` as `user.profile.updated.v1`.
+    #[allow(clippy::large_enum_variant)]
     pub mod user_profile_updated_v1 {
         include!("user/user_profile_updated_v1.rs");
     }
@@ -202,6 +223,7 @@ pub mod user {
     /// A new user account was created. Superseded by v2, which carries contact details as an object.
     ///
     /// `UserRegistered.v1` on `user.events` as `user.registered.v1`.
+    #[allow(clippy::large_enum_variant)]
     pub mod user_registered_v1 {
         include!("user/user_registered_v1.rs");
     }
@@ -213,6 +235,7 @@ pub mod user {
     /// A new user account was created. v2 groups contact details and says where the sign-up came from.
     ///
     /// `UserRegistered.v2` on `user.events` as `user.registered.v2`.
+    #[allow(clippy::large_enum_variant)]
     pub mod user_registered_v2 {
         include!("user/user_registered_v2.rs");
     }
@@ -369,6 +392,7 @@ pub mod queues {
 }
 /// Types of the shared definitions (the schemas outside event files), one per
 /// definition; every event version that references one uses it, and re-exports it.
+#[allow(clippy::large_enum_variant)]
 pub mod shared {
     include!("shared.rs");
 }
