@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 mod broker;
 mod stdio;
+mod validate;
 
 use stdio::{errln, out, outln};
 
@@ -146,6 +147,23 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Validate payloads (or whole message bodies, with --envelope) against an event version's
+    /// schema, formats asserted: exit 0 all valid, 1 any invalid, 2 input error.
+    Validate {
+        /// The event version: `UserRegistered.v1`, or `UserRegistered` for its latest.
+        event: String,
+        /// Files holding one JSON document each (`-` for standard input); `.jsonl` and
+        /// `.ndjson` files hold one per line.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Read every file as JSON Lines, one document per line.
+        #[arg(long)]
+        lines: bool,
+        /// Each document is a whole message body in the event's dialect (its envelope); the
+        /// payload inside is validated and its type must name the event version.
+        #[arg(long)]
+        envelope: bool,
+    },
     /// List every lint and compatibility rule with its ID, severity or category, and what it
     /// checks.
     Rules,
@@ -250,6 +268,23 @@ fn run(cli: Cli) -> Status {
     };
     match cli.command {
         Command::Rules => rules(),
+        Command::Validate {
+            event,
+            files,
+            lines,
+            envelope,
+        } => match load_catalog(&cli.catalog, &options) {
+            Ok(catalog) => validate::run(
+                &catalog,
+                &validate::Request {
+                    event: &event,
+                    files: &files,
+                    lines,
+                    envelope,
+                },
+            ),
+            Err(status) => status,
+        },
         Command::Check {
             against,
             format,

@@ -416,3 +416,128 @@ fn diff_reads_sibling_files_a_schema_refers_to() {
         "{out}"
     );
 }
+
+/// Runs `schemactl validate` with `stdin` on its standard input.
+fn validate(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_schemactl"))
+        .arg("validate")
+        .args(args)
+        .current_dir(repo())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn example(schema: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(repo().join("schemas").join(schema)).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    schema["examples"][0].clone()
+}
+
+#[test]
+fn validate_names_each_invalid_document_and_pointer() {
+    let good = example("user/UserRegistered.v1.json");
+    let mut bad = good.clone();
+    bad["userId"] = "not-a-uuid".into();
+    bad.as_object_mut().unwrap().remove("email");
+    let dir = tempfile::tempdir().unwrap();
+    let good_file = dir.path().join("good.json");
+    std::fs::write(&good_file, good.to_string()).unwrap();
+    let good_file = good_file.to_string_lossy().into_owned();
+
+    let o = validate(&["UserRegistered.v1", &good_file], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 valid, 0 invalid"), "{}", stderr(&o));
+
+    // JSON Lines on standard input: each error with its line and pointer; formats asserted.
+    let lines = format!("{good}\n\n{bad}\nnot json\n");
+    let o = validate(&["UserRegistered.v1", "--lines", "-"], &lines);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("-:3: invalid at /userId: \"not-a-uuid\" is not a \"uuid\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("-:3: invalid at /: \"email\" is a required property"),
+        "{out}"
+    );
+    assert!(out.contains("-:4: not JSON"), "{out}");
+    assert!(!out.contains("-:1:"), "{out}");
+    assert!(
+        stderr(&o).contains("UserRegistered.v1: 1 valid, 2 invalid"),
+        "{}",
+        stderr(&o)
+    );
+    // `UserRegistered` alone is its latest version.
+    let v2 = example("user/UserRegistered.v2.json").to_string();
+    let o = validate(&["UserRegistered", "-"], &v2);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("UserRegistered.v2: 1 valid"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = validate(&["Unknown.v1", &good_file], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("help: name one of"), "{}", stderr(&o));
+    let o = validate(&["UserRegistered.v1", "/nonexistent/payload.json"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("/nonexistent/payload.json"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn validate_reads_whole_envelopes_in_the_event_dialect() {
+    // A message body MassTransit wrote (testdata/masstransit/README.md says how it was made).
+    let o = validate(
+        &[
+            "TaskCreated.v1",
+            "--envelope",
+            "testdata/masstransit/task-created.json",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // The Collector's envelope, its type without a version; a payload that breaks the schema,
+    // and an envelope of another event.
+    let data = example("order/OrderCreated.v1.json");
+    let envelope = |ty: &str, data: &serde_json::Value| {
+        serde_json::json!({
+            "type": ty, "timestamp": "2026-12-07T10:00:00Z", "tenantId": "tenant-123",
+            "source": "orders-service", "correlationId": "c-1", "data": data
+        })
+    };
+    let mut bad = data.clone();
+    bad["orderId"] = 42.into();
+    let lines = format!(
+        "{}\n{}\n{}\n",
+        envelope("order.created", &data),
+        envelope("order.created", &bad),
+        envelope("stock.low", &data)
+    );
+    let o = validate(&["OrderCreated.v1", "--envelope", "--lines", "-"], &lines);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(out.contains("-:2: invalid at payload /orderId:"), "{out}");
+    assert!(
+        out.contains("-:3: the envelope's type `stock.low` is not OrderCreated.v1"),
+        "{out}"
+    );
+    assert!(!out.contains("-:1:"), "{out}");
+}
