@@ -223,6 +223,31 @@ pub enum PublishErrorKind {
         /// The wait per attempt.
         timeout: std::time::Duration,
     },
+    /// The broker blocked publishing on the connection (a memory or disk alarm,
+    /// `connection.blocked`) for longer than `blocked_timeout`.
+    #[error("publishing {message_type} to exchange `{exchange}`: the broker has blocked publishing ({reason}) for more than {waited:?}; {}\n  help: free memory or disk on the broker (`rabbitmqctl status` shows its alarms), then send again", blocked_outcome(.sent))]
+    Blocked {
+        /// The message type.
+        message_type: String,
+        /// Exchange.
+        exchange: String,
+        /// The reason the broker gave.
+        reason: String,
+        /// How long it waited for the broker to unblock.
+        waited: std::time::Duration,
+        /// Whether the message had been handed to the broker before it blocked (it may still
+        /// arrive once the broker unblocks; sending it again may duplicate it, which consumers
+        /// deduplicate by message ID) or nothing was sent.
+        sent: bool,
+    },
+}
+
+fn blocked_outcome(sent: &bool) -> &'static str {
+    if *sent {
+        "the message was sent before the block and is unconfirmed (it may still arrive once the broker unblocks)"
+    } else {
+        "nothing was sent"
+    }
 }
 
 impl PublishError {
@@ -234,6 +259,7 @@ impl PublishError {
             PublishErrorKind::Broker { .. }
                 | PublishErrorKind::Nacked { .. }
                 | PublishErrorKind::Stalled { .. }
+                | PublishErrorKind::Blocked { .. }
         )
     }
 }

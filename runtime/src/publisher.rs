@@ -6,15 +6,27 @@
 //! the connection or channel is retried with exponential backoff over lapin's automatic
 //! recovery, with the same message ID, so a confirmed message is never lost (a message whose
 //! confirm was lost in a reconnect may arrive twice; consumers deduplicate by message ID).
+//!
+//! When the broker blocks publishing on the connection (`connection.blocked`, sent on a memory
+//! or disk alarm), the publisher logs it once, sets the gauge
+//! [`PUBLISHER_BLOCKED`](crate::telemetry::PUBLISHER_BLOCKED) and reports the reason through
+//! [`Publisher::blocked`]. A send waits for the broker to unblock, at most
+//! [`PublisherConfig::blocked_timeout`], then fails with [`PublishErrorKind::Blocked`] without
+//! having sent anything. RabbitMQ tells a connection it is blocked when the connection next
+//! publishes, so the message that meets the block has been sent: it keeps waiting for its
+//! confirm while the block lasts (within the same bound) instead of being sent again, and
+//! fails with `Blocked { sent: true }` if the block outlasts it. Nothing confirmed is lost and
+//! nothing unconfirmed is reported as sent.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use futures_util::StreamExt;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{Channel, Confirmation, Connection, PublisherConfirm};
 use serde::Serialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{field, Instrument, Span};
 
 use crate::connect::{self, ConnectError, ConnectFailure, ConnectPolicy, Recovery};
@@ -55,6 +67,10 @@ pub struct PublisherConfig {
     pub connection_name: Option<String>,
     /// How [`Publisher::connect`] makes the first connection (timeout, attempts).
     pub connect: ConnectPolicy,
+    /// How long a send waits while the broker blocks publishing (`connection.blocked`, on a
+    /// memory or disk alarm) before it fails with [`PublishErrorKind::Blocked`]; also how long
+    /// a confirm is awaited beyond `confirm_timeout` while the block lasts.
+    pub blocked_timeout: Duration,
 }
 
 impl Default for PublisherConfig {
@@ -70,6 +86,7 @@ impl Default for PublisherConfig {
             validate: cfg!(debug_assertions),
             connection_name: None,
             connect: ConnectPolicy::default(),
+            blocked_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -116,6 +133,8 @@ struct Inner {
     window: Arc<Semaphore>,
     config: PublisherConfig,
     validators: Validators,
+    /// The reason the broker gave while it blocks publishing on the current connection.
+    blocked: watch::Sender<Option<String>>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -174,16 +193,93 @@ impl Publisher {
         channel: Channel,
         config: PublisherConfig,
     ) -> Self {
-        Publisher {
+        let publisher = Publisher {
             inner: Arc::new(Inner {
                 url,
-                connection: RwLock::new(connection),
+                connection: RwLock::new(connection.clone()),
                 channel: RwLock::new(channel),
                 reconnecting: tokio::sync::Mutex::new(()),
                 window: Arc::new(Semaphore::new(config.confirm_window.max(1))),
                 config,
                 validators: Validators::default(),
+                blocked: watch::Sender::new(None),
             }),
+        };
+        publisher.watch_blocked(&connection);
+        publisher
+    }
+
+    /// Follows `connection.blocked` / `connection.unblocked` of `connection` (the current
+    /// one) until it is replaced or the publisher is dropped: state, log line and gauge.
+    fn watch_blocked(&self, connection: &Arc<Connection>) {
+        let initially = connection
+            .status()
+            .blocked()
+            .then(|| "blocked when the publisher started".to_owned());
+        self.set_blocked(initially);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut events = connection.events_listener().boxed();
+        let inner = Arc::downgrade(&self.inner);
+        let watched = Arc::downgrade(connection);
+        runtime.spawn(async move {
+            while let Some(event) = events.next().await {
+                let Some(inner) = inner.upgrade() else { return };
+                let publisher = Publisher { inner };
+                let current = watched
+                    .upgrade()
+                    .is_some_and(|c| Arc::ptr_eq(&c, &publisher.connection()));
+                if !current {
+                    return;
+                }
+                match event {
+                    lapin::Event::ConnectionBlocked(reason) => publisher.set_blocked(Some(reason)),
+                    lapin::Event::ConnectionUnblocked => publisher.set_blocked(None),
+                    _ => {}
+                }
+            }
+        });
+    }
+
+    fn set_blocked(&self, reason: Option<String>) {
+        let was = self.inner.blocked.send_replace(reason.clone());
+        match (&was, &reason) {
+            (None, Some(reason)) => {
+                tracing::warn!(%reason, wait = ?self.inner.config.blocked_timeout, "the broker blocks publishing; sends wait for it to unblock");
+                metrics::gauge!(telemetry::PUBLISHER_BLOCKED).set(1.0);
+            }
+            (Some(_), None) => {
+                tracing::info!("the broker unblocked publishing");
+                metrics::gauge!(telemetry::PUBLISHER_BLOCKED).set(0.0);
+            }
+            _ => {}
+        }
+    }
+
+    /// The reason the broker gave while it blocks publishing on this publisher's connection.
+    pub fn blocked(&self) -> Option<String> {
+        self.inner.blocked.borrow().clone()
+    }
+
+    /// Waits while the broker blocks publishing, at most `blocked_timeout`; the reason it gave
+    /// when it still blocks after that.
+    async fn wait_unblocked(&self) -> Result<(), String> {
+        let mut state = self.inner.blocked.subscribe();
+        let reason = match &*state.borrow_and_update() {
+            None => return Ok(()),
+            Some(reason) => reason.clone(),
+        };
+        let unblocked = tokio::time::timeout(
+            self.inner.config.blocked_timeout,
+            state.wait_for(Option::is_none),
+        )
+        .await
+        .is_ok();
+        if unblocked {
+            Ok(())
+        } else {
+            Err(self.blocked().unwrap_or(reason))
         }
     }
 
@@ -349,6 +445,24 @@ impl Publisher {
         message: Outgoing,
         span: Span,
     ) -> Result<PendingConfirm, PublishError> {
+        // While the broker blocks publishing, a publish would sit in the socket unconfirmed:
+        // wait here (bounded) instead, so that nothing unconfirmed piles up.
+        if let Err(reason) = self.wait_unblocked().await {
+            let error = PublishError::from(PublishErrorKind::Blocked {
+                message_type: message.message_type.clone(),
+                exchange: message.exchange.to_string(),
+                reason,
+                waited: self.inner.config.blocked_timeout,
+                sent: false,
+            });
+            metrics::counter!(
+                telemetry::PUBLISH_FAILED,
+                "exchange" => message.exchange.to_string(),
+                "message_type" => message.message_type.clone()
+            )
+            .increment(1);
+            return Err(error);
+        }
         let permit = self
             .inner
             .window
@@ -434,7 +548,8 @@ impl Publisher {
                 .inner
                 .connection
                 .write()
-                .unwrap_or_else(|e| e.into_inner()) = connection;
+                .unwrap_or_else(|e| e.into_inner()) = connection.clone();
+            self.watch_blocked(&connection);
         }
         *self
             .inner
@@ -561,7 +676,9 @@ impl PendingConfirm {
             // A channel-level error (unknown exchange, access refused) will not go away on a
             // retry: report it, leaving a fresh channel for the next message.
             let soft = matches!(&failure, Failure::Amqp(e) if e.is_amqp_soft_error());
-            if attempt >= config.max_attempts || soft {
+            // A block that outlasted `blocked_timeout` is reported as it is, not retried.
+            let blocked = matches!(&failure, Failure::Blocked(_));
+            if attempt >= config.max_attempts || soft || blocked {
                 publisher.recover(&failure).await;
                 let (message_type, message_id) = (m.message_type.clone(), m.message_id.clone());
                 let (exchange, routing_key) = (m.exchange.to_string(), m.routing_key.to_string());
@@ -582,6 +699,13 @@ impl PendingConfirm {
                         attempts: attempt,
                         timeout: config.confirm_timeout,
                     },
+                    Failure::Blocked(reason) => PublishErrorKind::Blocked {
+                        message_type,
+                        exchange,
+                        reason,
+                        waited: config.blocked_timeout,
+                        sent: true,
+                    },
                 }));
             }
             tracing::debug!(%failure, attempt, "publish failed; retrying after recovery");
@@ -600,6 +724,8 @@ enum Failure {
     Amqp(lapin::Error),
     /// No confirm (or publish) within `confirm_timeout`.
     Stalled,
+    /// No confirm while the broker blocked publishing for longer than `blocked_timeout`.
+    Blocked(String),
 }
 
 impl std::fmt::Display for Failure {
@@ -607,6 +733,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Amqp(e) => e.fmt(f),
             Failure::Stalled => f.write_str("no confirm within the confirm timeout"),
+            Failure::Blocked(reason) => write!(f, "the broker blocked publishing: {reason}"),
         }
     }
 }
@@ -617,9 +744,19 @@ impl Publisher {
     /// resolve confirms of messages published before the failure), so a longer wait is
     /// `Stalled` and the message is published again: possibly a duplicate, never a loss.
     async fn await_confirm(&self, confirm: PublisherConfirm) -> Result<Confirmation, Failure> {
-        match tokio::time::timeout(self.inner.config.confirm_timeout, confirm).await {
-            Ok(r) => r.map_err(Failure::Amqp),
-            Err(_) => Err(Failure::Stalled),
+        tokio::pin!(confirm);
+        loop {
+            match tokio::time::timeout(self.inner.config.confirm_timeout, confirm.as_mut()).await {
+                Ok(r) => return r.map_err(Failure::Amqp),
+                // The broker holds what it received while it blocks publishing: the confirm
+                // comes once it unblocks, so wait for that rather than send a duplicate.
+                Err(_) if self.blocked().is_some() => {
+                    if let Err(reason) = self.wait_unblocked().await {
+                        return Err(Failure::Blocked(reason));
+                    }
+                }
+                Err(_) => return Err(Failure::Stalled),
+            }
         }
     }
 }

@@ -18,6 +18,8 @@ pub const DEAD_LETTERED: &str = "schemactl_messages_dead_lettered_total";
 pub const DUPLICATES: &str = "schemactl_messages_duplicate_total";
 /// Histogram: seconds from `basic.publish` to the broker's confirm.
 pub const CONFIRM_LATENCY: &str = "schemactl_publish_confirm_seconds";
+/// Gauge: 1 while the broker blocks a publisher's connection (a memory or disk alarm), else 0.
+pub const PUBLISHER_BLOCKED: &str = "schemactl_publisher_blocked";
 /// Histogram: seconds a handler took.
 pub const HANDLER_LATENCY: &str = "schemactl_handler_seconds";
 
