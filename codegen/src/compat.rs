@@ -812,6 +812,18 @@ fn flatten_at(
                         }
                     }
                 }
+                // A value has to be of a type both allow (none left: the schema is empty).
+                ("type", Some(existing)) => {
+                    let named = |t: &Value| -> BTreeSet<&'static str> {
+                        let m = Map::from_iter([("type".to_owned(), t.clone())]);
+                        types(&m)
+                    };
+                    let common: Vec<Value> = named(existing)
+                        .intersection(&named(&v))
+                        .map(|t| Value::from(*t))
+                        .collect();
+                    *existing = Value::Array(common);
+                }
                 (_, Some(_)) => {}
                 (_, None) => {
                     out.insert(k, v);
@@ -912,6 +924,10 @@ impl<'v, 'b> Walk<'v, 'b> {
             }
         };
         let mut a_flat = flatten(&self.a, a_obj, a_ptr)?;
+        // A accepts no value: there is none for B to reject.
+        if accepts_nothing(&a_flat) {
+            return Ok(());
+        }
         let mut b_flat = flatten(&self.b, b_obj, b_ptr)?;
         // The same `oneOf` on both sides constrains both alike.
         if same_branches(a_flat.get("oneOf"), b_flat.get("oneOf")) {
@@ -1852,6 +1868,48 @@ fn same_branches(x: Option<&Value>, y: Option<&Value>) -> bool {
     x.sort();
     y.sort();
     x == y
+}
+
+/// Whether no value satisfies the (flattened) schema object, by evidence it carries: `not`
+/// of everything, no JSON type left (contradictory `type`s, `allOf` branches or `enum`), or a
+/// contradiction for every type it allows (`minLength` above `maxLength`, a range that does not
+/// meet, `minItems` above `maxItems`, more `required` properties than `maxProperties` allows, a
+/// required property whose schema is `false`).
+fn accepts_nothing(s: &Map<String, Value>) -> bool {
+    if matches!(s.get("not"), Some(Value::Bool(true)))
+        || s.get("not")
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty)
+    {
+        return true;
+    }
+    let above =
+        |min: &str, max: &str| matches!((num(s, min), num(s, max)), (Some(l), Some(h)) if l > h);
+    let types = types(s);
+    types.iter().all(|t| match *t {
+        "string" => above("minLength", "maxLength"),
+        "number" | "integer" => match (lower(s), upper(s)) {
+            (Some(Bound(l, le)), Some(Bound(h, he))) => l > h || (l == h && (le || he)),
+            _ => false,
+        },
+        "array" => {
+            above("minItems", "maxItems")
+                || (matches!(s.get("items"), Some(Value::Bool(false)))
+                    && num(s, "minItems").is_some_and(|m| m > 0.0))
+        }
+        "object" => {
+            let required = string_set(s.get("required"));
+            let never = |p: &String| {
+                s.get("properties")
+                    .and_then(|ps| ps.get(p))
+                    .is_some_and(|v| *v == Value::Bool(false))
+            };
+            above("minProperties", "maxProperties")
+                || num(s, "maxProperties").is_some_and(|m| (required.len() as f64) > m)
+                || required.iter().any(never)
+        }
+        _ => false,
+    })
 }
 
 /// Whether no value can satisfy both schema objects, by evidence the schemas carry: no
