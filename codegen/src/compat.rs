@@ -283,8 +283,8 @@ pub fn compare(
                     Direction::Forward => r.kind.widened,
                 },
                 direction,
-                old_pointer,
-                new_pointer,
+                old_pointer: as_written(old, old_pointer),
+                new_pointer: as_written(new, new_pointer),
                 message: match direction {
                     Direction::Backward => r.narrowed_message,
                     Direction::Forward => r.widened_message,
@@ -302,6 +302,31 @@ pub fn compare(
     });
     findings.dedup();
     Ok(findings)
+}
+
+/// `pointer` as the schema writes it: a keyword read in place of another (see
+/// [`unevaluated_as_additional`]) is named as written.
+fn as_written(schema: &Value, pointer: String) -> String {
+    for (read, written) in [
+        ("additionalProperties", "unevaluatedProperties"),
+        ("items", "unevaluatedItems"),
+        ("additionalItems", "unevaluatedItems"),
+    ] {
+        let Some(parent) = pointer.strip_suffix(&format!("/{read}")) else {
+            continue;
+        };
+        let node = if parent.is_empty() {
+            Some(schema)
+        } else {
+            crate::walk::lookup(schema, parent)
+        };
+        if let Some(node) = node.and_then(Value::as_object) {
+            if !node.contains_key(read) && node.contains_key(written) {
+                return format!("{parent}/{written}");
+            }
+        }
+    }
+    pointer
 }
 
 /// The pair of rules one keyword-level difference maps to: seen old→new it narrows (breaks
@@ -736,10 +761,52 @@ fn flatten<'m>(
     s: &'m Map<String, Value>,
     ptr: &str,
 ) -> Result<Cow<'m, Map<String, Value>>, CompatError> {
-    if merge_free(s) {
-        return Ok(Cow::Borrowed(s));
+    let flat = if merge_free(s) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(flatten_at(doc, s, ptr, 0)?)
+    };
+    Ok(unevaluated_as_additional(flat))
+}
+
+/// `unevaluatedProperties` / `unevaluatedItems` of a merged schema in which no alternative or
+/// condition is left to evaluate anything: exactly `additionalProperties` beside the merged
+/// `properties` and `patternProperties`, and `items` after `prefixItems` (or `additionalItems`
+/// after a draft-07 tuple). Where an `anyOf`, `oneOf`, `if` or `dependentSchemas` remains, what
+/// is evaluated depends on the value; the keyword stays as written (and fails closed when the
+/// two sides differ on it).
+fn unevaluated_as_additional(s: Cow<'_, Map<String, Value>>) -> Cow<'_, Map<String, Value>> {
+    const EVALUATE_BY_VALUE: [&str; 8] = [
+        "anyOf",
+        "oneOf",
+        "if",
+        "then",
+        "else",
+        "dependentSchemas",
+        "dependencies",
+        "$ref",
+    ];
+    let unevaluated = s.contains_key("unevaluatedProperties") || s.contains_key("unevaluatedItems");
+    if !unevaluated || EVALUATE_BY_VALUE.iter().any(|k| s.contains_key(*k)) {
+        return s;
     }
-    flatten_at(doc, s, ptr, 0).map(Cow::Owned)
+    let mut m = s.into_owned();
+    if let Some(rest) = m.remove("unevaluatedProperties") {
+        // With `additionalProperties` present every property is evaluated already.
+        m.entry("additionalProperties").or_insert(rest);
+    }
+    if let Some(rest) = m.remove("unevaluatedItems") {
+        match m.get("items") {
+            Some(Value::Array(_)) => {
+                m.entry("additionalItems").or_insert(rest);
+            }
+            Some(_) => {}
+            None => {
+                m.insert("items".to_owned(), rest);
+            }
+        }
+    }
+    Cow::Owned(m)
 }
 
 /// Whether `s` has nothing for [`flatten`] to merge.
