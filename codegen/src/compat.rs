@@ -919,8 +919,9 @@ impl<'v, 'b> Walk<'v, 'b> {
             return Err(self.a.error(
                 a_ptr,
                 "comparing this schema takes more subschema comparisons than its size allows \
-                 (nested alternatives that refer to themselves); flatten its nested `anyOf`/`oneOf`, \
-                 or set the event's compatibility level to NONE to skip the check"
+                 (nested alternatives that refer to themselves); flatten its nested `anyOf`/`oneOf` \
+                 (in a catalog, `\"compatibility\": \"NONE\"` in the event's `x-event` skips \
+                 the check)"
                     .to_owned(),
             ));
         }
