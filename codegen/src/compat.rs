@@ -1640,11 +1640,20 @@ impl<'v, 'b> Walk<'v, 'b> {
         a_ptr: &str,
         b_ptr: &str,
     ) -> Result<(), CompatError> {
+        // A bound the items imply counts against a bound written on the other side; against
+        // none, the items themselves are compared (below), and reported once.
+        let implied = |s, other: &Map<String, Value>| {
+            if other.contains_key("maxItems") {
+                with_implied_max_items(s)
+            } else {
+                Cow::Borrowed(s)
+            }
+        };
         self.count_bounds(
             ITEMS_COUNT,
             ("minItems", "maxItems"),
-            a,
-            b,
+            &implied(a, b),
+            &implied(b, a),
             (a_ptr, b_ptr),
             0,
         );
@@ -1936,6 +1945,26 @@ fn same_branches(x: Option<&Value>, y: Option<&Value>) -> bool {
     x.sort();
     y.sort();
     x == y
+}
+
+/// `s` with the `maxItems` its items imply: no item may follow the tuple when the schema for
+/// the rest is `false` (`items: false` is `maxItems: 0` without `prefixItems`).
+fn with_implied_max_items(s: &Map<String, Value>) -> Cow<'_, Map<String, Value>> {
+    let (tuple, rest) = match (s.get("prefixItems"), s.get("items")) {
+        (Some(Value::Array(t)), rest) => (t.len(), rest),
+        (None, Some(Value::Array(t))) => (t.len(), s.get("additionalItems")),
+        (None, rest) => (0, rest),
+        (Some(_), rest) => (0, rest),
+    };
+    let implied = (rest == Some(&Value::Bool(false))).then_some(tuple as u64);
+    match implied {
+        Some(n) if uint(s, "maxItems").is_none_or(|m| m > n) => {
+            let mut m = s.clone();
+            m.insert("maxItems".to_owned(), Value::from(n));
+            Cow::Owned(m)
+        }
+        _ => Cow::Borrowed(s),
+    }
 }
 
 /// Whether no value satisfies the (flattened) schema object, by evidence it carries: `not`
