@@ -502,6 +502,10 @@ struct Walk<'v, 'b> {
     raw: Vec<Raw>,
 }
 
+/// Listed values (`enum`) split one by one against alternatives at most; a longer list is
+/// compared as a whole.
+const MAX_VALUE_SPLIT: usize = 64;
+
 /// Deepest nesting compared. Recursive schemas are unrolled this far and assumed to hold
 /// beyond, as the coinductive reading of a revisited pair does.
 const MAX_DEPTH: usize = 48;
@@ -1107,30 +1111,36 @@ impl<'v, 'b> Walk<'v, 'b> {
                     }
                     Err(best) => best,
                 };
+                // Split by JSON type, each part must fit an arm; or, when A lists its values,
+                // each value must (`enum: [a, b]` against `anyOf: [{const: a}, {const: b}]`).
                 let ta = types(a);
-                if ta.len() > 1 {
-                    let parts: Vec<Map<String, Value>> = ta
-                        .iter()
-                        .filter(|t| !(**t == "integer" && ta.contains("number")))
-                        .map(|t| {
-                            let mut part = a.clone();
-                            part.insert("type".into(), Value::String((*t).to_owned()));
-                            part
-                        })
-                        .collect();
-                    let mut all_fit = true;
-                    for part in &parts {
-                        match self.fitting_arm(part, &arms, a_ptr)? {
-                            Ok(i) => self.exclusive(key, part, &arms, i, a_ptr, b_ptr)?,
-                            Err(found) => {
-                                all_fit = false;
-                                best = found;
-                                break;
-                            }
-                        }
+                let by_type: Vec<Map<String, Value>> = ta
+                    .iter()
+                    .filter(|t| !(**t == "integer" && ta.contains("number")))
+                    .map(|t| {
+                        let mut part = a.clone();
+                        part.insert("type".into(), Value::String((*t).to_owned()));
+                        part
+                    })
+                    .collect();
+                let by_value: Vec<Map<String, Value>> = values(a)
+                    .filter(|v| v.len() <= MAX_VALUE_SPLIT)
+                    .into_iter()
+                    .flatten()
+                    .map(|value| {
+                        let mut part = a.clone();
+                        part.remove("const");
+                        part.insert("enum".into(), Value::Array(vec![value]));
+                        part
+                    })
+                    .collect();
+                for parts in [by_type, by_value] {
+                    if parts.len() < 2 {
+                        continue;
                     }
-                    if all_fit {
-                        return Ok(());
+                    match self.parts_fit(key, &parts, &arms, a_ptr, b_ptr)? {
+                        Ok(()) => return Ok(()),
+                        Err(found) => best = found,
                     }
                 }
                 let n = branches.len();
@@ -1146,6 +1156,30 @@ impl<'v, 'b> Walk<'v, 'b> {
             }
         }
         self.keywords(a, b, a_ptr, b_ptr)
+    }
+
+    /// Whether each of `parts` fits an arm (exclusively, for `oneOf`), or the findings of the
+    /// first that fits none.
+    fn parts_fit(
+        &mut self,
+        key: &str,
+        parts: &[Map<String, Value>],
+        arms: &[(Value, String)],
+        a_ptr: &str,
+        b_ptr: &str,
+    ) -> Result<Result<(), Vec<Raw>>, CompatError> {
+        // What the parts that fit reported is dropped when a later one fits nothing.
+        let reported = self.raw.len();
+        for part in parts {
+            match self.fitting_arm(part, arms, a_ptr)? {
+                Ok(i) => self.exclusive(key, part, arms, i, a_ptr, b_ptr)?,
+                Err(found) => {
+                    self.raw.truncate(reported);
+                    return Ok(Err(found));
+                }
+            }
+        }
+        Ok(Ok(()))
     }
 
     /// The first arm `a` fits entirely, or the findings of the closest one.
