@@ -883,6 +883,24 @@ fn flatten_at(
                         }
                     }
                 }
+                // Excluded by either: ¬x ∧ ¬y is ¬(x ∨ y). (Only for self-contained `not`s: a
+                // `$ref` inside could make the merged schema grow with every unfolding.)
+                ("not", Some(existing)) if !mentions_ref(existing) && !mentions_ref(&v) => {
+                    let mut excluded = match existing.take() {
+                        Value::Object(mut m) if m.len() == 1 && m.contains_key("anyOf") => {
+                            match m.remove("anyOf") {
+                                Some(Value::Array(branches)) => branches,
+                                _ => Vec::new(),
+                            }
+                        }
+                        other => vec![other],
+                    };
+                    excluded.push(v);
+                    *existing = Value::Object(Map::from_iter([(
+                        "anyOf".to_owned(),
+                        Value::Array(excluded),
+                    )]));
+                }
                 // A value has to be of a type both allow (none left: the schema is empty).
                 ("type", Some(existing)) => {
                     let named = |t: &Value| -> BTreeSet<&'static str> {
