@@ -788,24 +788,33 @@ impl Loader {
                 );
             }
         }
+        // A string `enum` is one Rust enum; so are alternatives that each list strings (typify
+        // merges `oneOf: [{enum: [x]}, {const: X}]` into one).
+        let mut sets: Vec<(&str, Vec<&str>)> = Vec::new();
         if let Some(Value::Array(values)) = map.get("enum") {
             let strings: Option<Vec<&str>> = values.iter().map(Value::as_str).collect();
-            if let Some(strings) = strings.filter(|s| !s.is_empty()) {
-                if crate::naming::variants(&strings).is_none() {
-                    let plain = strings.iter().map(|s| (crate::naming::variant(s), *s));
-                    let (variant, first, second) = crate::naming::first_collision(plain)
-                        .unwrap_or_else(|| (String::new(), strings[0], strings[0]));
-                    self.diags.push(
-                        Diagnostic::new(
-                            Rule::NameCollision,
-                            path,
-                            format!("{pointer}/enum"),
-                            format!("enum values `{first}` and `{second}` both become the Rust variant `{variant}`, also when their punctuation is spelled out"),
-                        )
-                        .help("make the values differ in letters or digits, not only in case or punctuation"),
-                    );
-                }
+            sets.extend(strings.map(|s| ("enum", s)));
+        }
+        for key in ["oneOf", "anyOf"] {
+            let Some(Value::Array(branches)) = map.get(key) else {
+                continue;
+            };
+            let strings: Option<Vec<Vec<&str>>> = branches.iter().map(listed_strings).collect();
+            if let Some(strings) = strings.filter(|s| s.len() > 1) {
+                sets.push((key, strings.concat()));
             }
+        }
+        for (keyword, strings) in sets {
+            if strings.is_empty() || crate::naming::variants(&strings).is_some() {
+                continue;
+            }
+            let plain = strings.iter().map(|s| (crate::naming::variant(s), *s));
+            let (variant, first, second) = crate::naming::first_collision(plain)
+                .unwrap_or_else(|| (String::new(), strings[0], strings[0]));
+            self.diags.push(
+                Diagnostic::new(Rule::NameCollision, path, format!("{pointer}/{keyword}"), format!("values `{first}` and `{second}` listed by `{keyword}` both become the Rust variant `{variant}`, also when their punctuation is spelled out"))
+                    .help("make the values differ in letters or digits, not only in case or punctuation"),
+            );
         }
     }
 
@@ -1748,4 +1757,13 @@ const REF_SIBLINGS_ALLOWED: &[&str] = &[
 /// panic on unusual input (typify, meta-schema detection).
 pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     crate::panic_guard::catch(f)
+}
+
+/// The strings a schema lists (`enum` of strings, or a string `const`).
+fn listed_strings(schema: &Value) -> Option<Vec<&str>> {
+    match (schema.get("enum"), schema.get("const")) {
+        (Some(Value::Array(values)), _) => values.iter().map(Value::as_str).collect(),
+        (None, Some(Value::String(c))) => Some(vec![c.as_str()]),
+        _ => None,
+    }
 }

@@ -186,6 +186,11 @@ fn odd_shared_definitions() {
         r#"{"oneOf": [{"type": "string", "enum": ["x"]}, {"type": "string", "enum": ["X"]}]}"#,
     );
     assert!(
+        text.contains("common/S.json") && text.contains("error[name-collision] at /oneOf"),
+        "{text}"
+    );
+    let text = run_shared(r#"{"type": "string", "enum": [1]}"#);
+    assert!(
         text.contains("error[codegen]")
             && text.contains("common/S.json")
             && text.contains("shared definitions")
