@@ -211,44 +211,20 @@ fn for_typify(schema: &Value) -> Cow<'_, Value> {
     if !found {
         return Cow::Borrowed(schema);
     }
+    // Alternatives and parts written inline stay as written: typify makes them enum variants
+    // (recognising a tagged union only among objects that say nothing of undeclared
+    // properties) or merges them (the lint's `undeclared-dropped` names them).
     let mut owned = schema.clone();
-    crate::walk::visit_mut(&mut owned, &mut |m| {
+    crate::walk::visit_mut_in(&mut owned, None, &mut |m, parent| {
         if void_min_length(m) {
             m.remove("minLength");
         }
-    });
-    keep_undeclared(&mut owned);
-    Cow::Owned(owned)
-}
-
-/// Gives every open object `additionalProperties: {}`, except the alternatives and parts of
-/// `oneOf` / `anyOf` / `allOf` written inline: typify makes those enum variants (recognising
-/// a tagged union only among objects that say nothing of undeclared properties) or merges
-/// them, so they stay as written (the lint's `undeclared-dropped` names them).
-fn keep_undeclared(schema: &mut Value) {
-    fn walk(schema: &mut Value, branch: bool) {
-        let Value::Object(m) = schema else { return };
-        if !branch && open_object(m) {
+        let inline_part = matches!(parent, Some("oneOf" | "anyOf" | "allOf"));
+        if !inline_part && open_object(m) {
             m.insert("additionalProperties".into(), Value::Object(Map::new()));
         }
-        for (key, child) in m.iter_mut() {
-            let key = key.as_str();
-            let choice = ["oneOf", "anyOf", "allOf"].contains(&key);
-            if crate::walk::SCHEMA_KEYWORDS.contains(&key) || (key == "items" && child.is_object())
-            {
-                walk(child, false);
-            } else if crate::walk::SCHEMA_ARRAY_KEYWORDS.contains(&key) || key == "items" {
-                if let Value::Array(items) = child {
-                    items.iter_mut().for_each(|c| walk(c, choice));
-                }
-            } else if crate::walk::SCHEMA_MAP_KEYWORDS.contains(&key) || key == "dependencies" {
-                if let Value::Object(entries) = child {
-                    entries.values_mut().for_each(|c| walk(c, false));
-                }
-            }
-        }
-    }
-    walk(schema, false);
+    });
+    Cow::Owned(owned)
 }
 
 /// An object schema that declares properties and accepts undeclared ones, without saying how.

@@ -98,18 +98,28 @@ pub fn visit_with_depth<'a>(
 /// Applies `f` to every schema object below and including `schema`, allowing edits.
 /// `f` runs on a node before its children are visited.
 pub fn visit_mut(schema: &mut Value, f: &mut dyn FnMut(&mut serde_json::Map<String, Value>)) {
+    visit_mut_in(schema, None, &mut |m, _| f(m));
+}
+
+/// An edit of one schema object, given the keyword it sits under.
+pub type SchemaEditor<'f> = dyn FnMut(&mut serde_json::Map<String, Value>, Option<&str>) + 'f;
+
+/// Like [`visit_mut`], telling `f` the keyword each object schema sits under (`None` for the
+/// root): `Some("anyOf")` for an alternative written inline, `Some("properties")` for a
+/// property's schema.
+pub fn visit_mut_in(schema: &mut Value, parent: Option<&str>, f: &mut SchemaEditor<'_>) {
     let Value::Object(map) = schema else {
         return;
     };
-    f(map);
+    f(map, parent);
     for (key, value) in map.iter_mut() {
         let key = key.as_str();
         if SCHEMA_KEYWORDS.contains(&key) {
-            visit_mut(value, f);
+            visit_mut_in(value, Some(key), f);
         } else if SCHEMA_ARRAY_KEYWORDS.contains(&key) || key == "items" {
             match value {
-                Value::Array(items) => items.iter_mut().for_each(|v| visit_mut(v, f)),
-                other if key == "items" => visit_mut(other, f),
+                Value::Array(items) => items.iter_mut().for_each(|v| visit_mut_in(v, Some(key), f)),
+                other if key == "items" => visit_mut_in(other, Some(key), f),
                 _ => {}
             }
         } else if SCHEMA_MAP_KEYWORDS.contains(&key) || key == "dependencies" {
@@ -117,7 +127,7 @@ pub fn visit_mut(schema: &mut Value, f: &mut dyn FnMut(&mut serde_json::Map<Stri
                 entries
                     .values_mut()
                     .filter(|v| !v.is_array())
-                    .for_each(|v| visit_mut(v, f));
+                    .for_each(|v| visit_mut_in(v, Some(key), f));
             }
         }
     }
