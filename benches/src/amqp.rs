@@ -2,9 +2,10 @@
 //! [--prefetch 256] [--runs 3] [--only typed-publish,raw-publish,…]
 //! [--dialects standard,collector,orchestration,cloudevents-binary,…]`
 //!
-//! With `--dialects`, the same event travels in each named dialect in turn (its exchange's
-//! dialect is swapped for the named one in the publisher's and the consumer's wire), and a
-//! last table compares each dialect's typed/raw ratios with the standard one's.
+//! With `--dialects`, the same event travels in each named dialect (its exchange's dialect is
+//! swapped for the named one in the publisher's and the consumer's wire). Every run measures
+//! every dialect, in an order that rotates between runs, and a last table compares each
+//! dialect's typed/raw ratios with the standard one's of the same run (median over runs).
 //!
 //! The runtime against raw lapin on the broker at `AMQP_URL`, in one run, with persistent
 //! messages whose event payload is 512 bytes of JSON (`TaskCreated.v1` of the reference
@@ -32,16 +33,15 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
+use schemactl_bench::task::{bench_wire, payload, typed_message, BoxError, PAYLOAD_BYTES};
 use schemactl_catalog::consumers::Dashboard;
 use schemactl_catalog::orchestration::TaskCreatedV1;
 use schemactl_catalog::producers::OrchestrationServicePublisher;
 use schemactl_runtime::{
-    ConsumerConfig, Dialect, Event, EventHandler, HandlerError, PublishContext, Publisher,
-    Received, Topology, Wire,
+    ConsumerConfig, Event, EventHandler, HandlerError, PublishContext, Publisher, Received,
+    Topology,
 };
 use tokio::sync::Notify;
-
-const PAYLOAD_BYTES: usize = 512;
 
 #[derive(Clone)]
 struct Args {
@@ -100,17 +100,6 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> (Args, Option<(String, St
 
 fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
-
-/// A `TaskCreated.v1` whose JSON payload is exactly [`PAYLOAD_BYTES`] long.
-fn payload() -> TaskCreatedV1 {
-    let mut task: TaskCreatedV1 =
-        serde_json::from_str(TaskCreatedV1::EXAMPLES[0]).expect("the example deserializes");
-    task.description = Some(String::new());
-    let base = serde_json::to_vec(&task).expect("serializes").len();
-    task.description = Some("x".repeat(PAYLOAD_BYTES.saturating_sub(base)));
-    debug_assert_eq!(serde_json::to_vec(&task).unwrap().len(), PAYLOAD_BYTES);
-    task
 }
 
 /// What a case reports to the parent, one line of `key=value` pairs.
@@ -205,37 +194,6 @@ fn latencies(mut v: Vec<Duration>, seconds: f64, body_bytes: usize) -> Report {
     }
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The catalog's wire with the event's dialect replaced by `dialect` (a built-in one or one
-/// of the catalog's): the same event, laid out another way.
-fn bench_wire(dialect: Option<&str>) -> Result<Arc<Wire>, BoxError> {
-    let wire = schemactl_catalog::wire();
-    let Some(name) = dialect else {
-        return Ok(wire);
-    };
-    let replacement = wire
-        .dialect(name)
-        .cloned()
-        .or_else(|| Dialect::builtin_named(name))
-        .ok_or_else(|| format!("unknown dialect {name}"))?;
-    // A dialect that reads the type from the routing key cannot carry this event's type value.
-    if let Some(fields) = &replacement.fields {
-        if fields.kind == schemactl_runtime::dialect::Location::RoutingKey {
-            return Err(format!(
-                "dialect {name} reads the type from the routing key, which for {} is not its type value `{}`",
-                TaskCreatedV1::MESSAGE_TYPE,
-                TaskCreatedV1::WIRE_TYPE
-            )
-            .into());
-        }
-    }
-    let mut spec = wire.spec().clone();
-    spec.dialects
-        .insert(TaskCreatedV1::DIALECT.to_owned(), replacement);
-    Ok(Arc::new(Wire::new(spec)?))
-}
-
 async fn typed_publisher(
     args: &Args,
     prefix: &str,
@@ -249,31 +207,6 @@ async fn typed_publisher(
     Ok(OrchestrationServicePublisher::new(
         Publisher::connect(&amqp_url(), config).await?,
     ))
-}
-
-/// One typed message as the typed publisher puts it on the wire: body, properties and
-/// headers. The raw case publishes exactly this, so the ratio isolates the runtime's own
-/// per-message work.
-fn typed_message(
-    task: &TaskCreatedV1,
-    prefix: &str,
-    dialect: Option<&str>,
-) -> schemactl_runtime::wire::Outgoing {
-    let envelope = schemactl_runtime::Envelope::new(TaskCreatedV1::PRODUCER, task.clone());
-    let wire = bench_wire(dialect).expect("the dialect exists");
-    let dialect = wire
-        .dialect(TaskCreatedV1::DIALECT)
-        .expect("the catalog declares the event's dialect");
-    schemactl_runtime::wire::encode(
-        &envelope,
-        dialect,
-        TaskCreatedV1::DIALECT,
-        TaskCreatedV1::WIRE_TYPE,
-        &format!("{prefix}{}", TaskCreatedV1::EXCHANGE),
-        TaskCreatedV1::ROUTING_KEY,
-        &schemactl_runtime::TraceContext::new_root(),
-    )
-    .expect("the message encodes")
 }
 
 /// The typed publisher, keeping `window` confirms in flight.
@@ -572,26 +505,40 @@ async fn parent(args: Args) -> Result<(), BoxError> {
         Ok(topology.declare(channel).await?)
     })
     .await?;
-    let dialects: Vec<Option<String>> = if args.dialects.is_empty() {
-        vec![None]
+    let dialects: Vec<Args> = if args.dialects.is_empty() {
+        vec![args.clone()]
     } else {
-        args.dialects.iter().cloned().map(Some).collect()
+        args.dialects
+            .iter()
+            .map(|d| Args {
+                dialect: Some(d.clone()),
+                ..args.clone()
+            })
+            .collect()
     };
-    let mut summary = Vec::new();
+    // results[dialect][case][run]. Every run measures every dialect, in an order that rotates
+    // between runs, so a comparison between dialects pairs figures taken minutes apart at
+    // most, never one dialect's runs against another's taken a quarter of an hour later.
+    let mut results: Vec<Vec<Vec<Report>>> = vec![vec![Vec::new(); CASES.len()]; dialects.len()];
     let mut result = Ok(());
-    for dialect in dialects {
-        let one = Args {
-            dialect: dialect.clone(),
-            ..args.clone()
-        };
-        match measure(&one, &prefix).await {
-            Ok(ratios) => summary.push((dialect, ratios)),
-            Err(e) => {
+    'runs: for run in 0..args.runs {
+        for k in 0..dialects.len() {
+            let d = (k + run) % dialects.len();
+            if let Err(e) = measure_run(&dialects[d], &prefix, run, &mut results[d]).await {
                 result = Err(e);
-                break;
+                break 'runs;
             }
         }
     }
+    let summary: Vec<(Option<String>, Ratios)> = if result.is_ok() {
+        dialects
+            .iter()
+            .zip(&results)
+            .map(|(one, results)| (one.dialect.clone(), report(one, results)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     with_topology(&prefix, async |channel, topology| {
         Ok(topology.delete(channel).await?)
     })
@@ -602,94 +549,112 @@ async fn parent(args: Args) -> Result<(), BoxError> {
     result
 }
 
-/// The typed cases of one dialect against raw lapin.
-#[derive(Debug, Clone, Copy, Default)]
+/// The typed cases of one dialect against raw lapin, per run.
+#[derive(Debug, Clone, Default)]
 struct Ratios {
-    publish: Option<f64>,
-    consume: Option<f64>,
+    publish: Vec<f64>,
+    consume: Vec<f64>,
     body_bytes: usize,
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
 }
 
 fn print_summary(summary: &[(Option<String>, Ratios)]) {
     let standard = summary
         .iter()
         .find(|(d, _)| d.as_deref() == Some(schemactl_runtime::dialect::STANDARD))
-        .map(|(_, r)| *r);
+        .map(|(_, r)| r);
     println!();
     println!("| dialect | body bytes | typed publish vs raw | vs standard's | typed consume vs raw | vs standard's |");
     println!("|---|---:|---:|---:|---:|---:|");
-    let show = |x: Option<f64>| x.map_or("—".to_owned(), |x| format!("{x:.2}×"));
-    let relative = |x: Option<f64>, base: Option<f64>| match (x, base) {
-        (Some(x), Some(b)) => format!("{:+.1} %", (x / b - 1.0) * 100.0),
-        _ => "—".to_owned(),
+    let show = |x: &[f64]| median(x.to_vec()).map_or("—".to_owned(), |x| format!("{x:.2}×"));
+    // Each run's ratio against the standard dialect's ratio in the same run, then the median.
+    let relative = |x: &[f64], base: Option<&Vec<f64>>| {
+        let per_run = x.iter().zip(base.into_iter().flatten()).map(|(x, b)| x / b);
+        median(per_run.collect())
+            .map_or("—".to_owned(), |r| format!("{:+.1} %", (r - 1.0) * 100.0))
     };
     for (dialect, r) in summary {
         println!(
             "| {} | {} | {} | {} | {} | {} |",
             dialect.as_deref().unwrap_or(TaskCreatedV1::DIALECT),
             r.body_bytes,
-            show(r.publish),
-            relative(r.publish, standard.and_then(|s| s.publish)),
-            show(r.consume),
-            relative(r.consume, standard.and_then(|s| s.consume)),
+            show(&r.publish),
+            relative(&r.publish, standard.map(|s| &s.publish)),
+            show(&r.consume),
+            relative(&r.consume, standard.map(|s| &s.consume)),
         );
     }
 }
 
-async fn measure(args: &Args, prefix: &str) -> Result<Ratios, BoxError> {
-    let mut results: Vec<Vec<Report>> = vec![Vec::new(); CASES.len()];
-    for run in 0..args.runs {
-        // Alternate the order, so a drift of the broker's speed over the run (queue files
-        // growing, say) does not favour whichever case comes first.
-        let mut order: Vec<usize> = (0..CASES.len()).collect();
-        if run % 2 == 1 {
-            order.reverse();
-        }
-        for i in order {
-            let case = CASES[i];
-            if !args.only.is_empty() && !args.only.iter().any(|o| o == case) {
-                continue;
-            }
-            with_topology(prefix, async |c, t| purge(c, t).await).await?;
-            if case.ends_with("consume") {
-                fill(args, prefix).await?;
-                // The other queue of the event is not under test.
-                with_topology(prefix, async |c, t| {
-                    let other = t
-                        .services
-                        .iter()
-                        .find(|s| s.service == TaskCreatedV1::CONSUMERS[1])
-                        .ok_or("no second consumer")?;
-                    c.queue_purge(other.queue.as_str().into(), QueuePurgeOptions::default())
-                        .await?;
-                    Ok(())
-                })
-                .await?;
-            }
-            let r = child(case, args, prefix)?;
-            eprintln!(
-                "run {}: {case:<19} {:>8.0} msg/s",
-                run + 1,
-                args.messages as f64 / r.seconds
-            );
-            results[i].push(r);
-        }
+/// One run of every case of `args.dialect`, appended to `results[case]`.
+async fn measure_run(
+    args: &Args,
+    prefix: &str,
+    run: usize,
+    results: &mut [Vec<Report>],
+) -> Result<(), BoxError> {
+    // Alternate the order, so a drift of the broker's speed over the run (queue files
+    // growing, say) does not favour whichever case comes first.
+    let mut order: Vec<usize> = (0..CASES.len()).collect();
+    if run % 2 == 1 {
+        order.reverse();
     }
-    with_topology(prefix, async |c, t| purge(c, t).await).await?;
+    for i in order {
+        let case = CASES[i];
+        if !args.only.is_empty() && !args.only.iter().any(|o| o == case) {
+            continue;
+        }
+        with_topology(prefix, async |c, t| purge(c, t).await).await?;
+        if case.ends_with("consume") {
+            fill(args, prefix).await?;
+            // The other queue of the event is not under test.
+            with_topology(prefix, async |c, t| {
+                let other = t
+                    .services
+                    .iter()
+                    .find(|s| s.service == TaskCreatedV1::CONSUMERS[1])
+                    .ok_or("no second consumer")?;
+                c.queue_purge(other.queue.as_str().into(), QueuePurgeOptions::default())
+                    .await?;
+                Ok(())
+            })
+            .await?;
+        }
+        let r = child(case, args, prefix)?;
+        eprintln!(
+            "run {} ({}): {case:<19} {:>8.0} msg/s",
+            run + 1,
+            args.dialect.as_deref().unwrap_or(TaskCreatedV1::DIALECT),
+            args.messages as f64 / r.seconds
+        );
+        results[i].push(r);
+    }
+    with_topology(prefix, async |c, t| purge(c, t).await).await
+}
 
+/// Prints the table of one dialect's runs and returns its per-run ratios.
+fn report(args: &Args, results: &[Vec<Report>]) -> Ratios {
     let rate = |r: &Report| args.messages as f64 / r.seconds;
     // Ratios pair each run's case with the same run's baseline, then take the median: the
     // broker's speed varies more between runs than the two sides differ within one.
-    let ratio = |case: usize, base: usize| -> Option<f64> {
-        let mut r: Vec<f64> = results[case]
+    let per_run = |case: usize, base: usize| -> Vec<f64> {
+        results[case]
             .iter()
             .zip(&results[base])
             .map(|(c, b)| rate(c) / rate(b))
-            .collect();
-        r.sort_by(f64::total_cmp);
-        r.get(r.len() / 2).copied()
+            .collect()
     };
-    let ratios = [None, ratio(1, 0), ratio(2, 0), None, ratio(4, 3)];
+    let ratios = [
+        None,
+        median(per_run(1, 0)),
+        median(per_run(2, 0)),
+        None,
+        median(per_run(4, 3)),
+    ];
     let m: Vec<Option<Report>> = results
         .iter()
         .map(|runs| (!runs.is_empty()).then(|| median_by(runs.clone(), |r| r.seconds)))
@@ -741,11 +706,11 @@ async fn measure(args: &Args, prefix: &str) -> Result<Ratios, BoxError> {
         4,
         false,
     );
-    Ok(Ratios {
-        publish: ratios[1],
-        consume: ratios[4],
+    Ratios {
+        publish: per_run(1, 0),
+        consume: per_run(4, 3),
         body_bytes: m.iter().flatten().map(|r| r.body_bytes).max().unwrap_or(0),
-    })
+    }
 }
 
 fn main() -> Result<(), BoxError> {

@@ -1,8 +1,10 @@
-//! What the benchmark commands share: the synthetic catalog and the median of timed runs.
+//! What the benchmark commands share: the synthetic catalog, the runtime benchmarks' event
+//! and the median of timed runs.
 
 use std::time::Duration;
 
 pub mod synth;
+pub mod task;
 
 /// The median of `runs` (the upper one of an even count); zero when there are none.
 pub fn median(mut runs: Vec<Duration>) -> Duration {

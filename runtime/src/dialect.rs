@@ -577,8 +577,8 @@ pub struct WireEvent {
 #[serde(try_from = "WireSpec", into = "WireSpec")]
 pub struct Wire {
     spec: WireSpec,
-    /// (dialect, type value) → index into `spec.events`.
-    by_type: HashMap<(String, String), usize>,
+    /// Dialect → type value → index into `spec.events`.
+    by_type: HashMap<String, HashMap<String, usize>>,
     /// Message type → index into `spec.events`.
     by_message_type: HashMap<String, usize>,
 }
@@ -650,8 +650,9 @@ impl Wire {
                     event.message_type, event.dialect
                 ));
             }
-            let key = (event.dialect.clone(), event.wire_type.clone());
-            if let Some(j) = by_type.insert(key, i) {
+            let of_dialect: &mut HashMap<String, usize> =
+                by_type.entry(event.dialect.clone()).or_default();
+            if let Some(j) = of_dialect.insert(event.wire_type.clone(), i) {
                 let other: &WireEvent = &spec.events[j];
                 return Err(format!(
                     "{} and {} both travel as type `{}` in dialect `{}`",
@@ -719,7 +720,8 @@ impl Wire {
     /// message type of the catalog selects that version in any dialect.
     pub fn resolve(&self, dialect: &str, wire_type: &str) -> Option<&str> {
         self.by_type
-            .get(&(dialect.to_owned(), wire_type.to_owned()))
+            .get(dialect)
+            .and_then(|types| types.get(wire_type))
             .map(|&i| self.spec.events[i].message_type.as_str())
             .or_else(|| {
                 self.by_message_type

@@ -9,11 +9,14 @@
 //! that fits none is rejected naming the dialect it was read as and the field that was
 //! missing or wrong.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -134,7 +137,12 @@ pub fn encode<T: Serialize>(
 
 /// A header's value as text, when it is a string.
 pub fn header_str<'a>(properties: &'a BasicProperties, name: &str) -> Option<&'a str> {
-    match properties.headers().as_ref()?.inner().get(name)? {
+    amqp_text(properties.headers().as_ref()?.inner().get(name))
+}
+
+/// A header value as text, when it is a string.
+fn amqp_text(value: Option<&AMQPValue>) -> Option<&str> {
+    match value? {
         AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
         AMQPValue::ShortString(s) => Some(s.as_str()),
         _ => None,
@@ -211,10 +219,7 @@ pub fn decode(body: &[u8], delivery: Received<'_>, wire: &Wire) -> Result<Decode
             })
             .unwrap_or_else(|| fallback.to_owned())
     };
-    let ce_prefix = [CE_PREFIX, CE_PREFIX_COLON]
-        .into_iter()
-        .find(|p| header_str(properties, &format!("{p}specversion")).is_some());
-    let (envelope, dialect) = if let Some(prefix) = ce_prefix {
+    let (envelope, dialect) = if let Some(prefix) = ce_prefix(properties) {
         let name = of_base(
             DialectBase::CloudeventsBinary,
             crate::dialect::CLOUDEVENTS_BINARY,
@@ -427,25 +432,104 @@ fn property_text<'a>(properties: &'a BasicProperties, property: Property) -> Opt
     }
 }
 
+/// A JSON object's top-level members in body order, borrowed from the body (a name is
+/// copied only when it carries escapes).
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> Members<'a> {
+    /// The member called `name` (the last one, when a name repeats).
+    fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(MemberName(name)) = map.next_key()? {
+                    members.push((name, map.next_value()?));
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// A member name, borrowed when the body holds it verbatim.
+struct MemberName<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for MemberName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = MemberName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+/// The text of a body member: `None` for `null`, an error naming the member for anything but
+/// a string.
+fn member_text(dialect: &str, field: &str, raw: &RawValue) -> Result<Option<String>, Rejection> {
+    let text = raw.get().trim_start();
+    let kind = match text.as_bytes().first() {
+        Some(b'"') => {
+            return serde_json::from_str(text)
+                .map(Some)
+                .map_err(|e| malformed(dialect, field, e.to_string()))
+        }
+        Some(b'n') => return Ok(None),
+        Some(b't' | b'f') => "a boolean",
+        Some(b'[') => "an array",
+        Some(b'{') => "an object",
+        _ => "a number",
+    };
+    Err(malformed(
+        dialect,
+        field,
+        format!("is {kind}, not a string"),
+    ))
+}
+
 /// Reads the text attributes of a `json` dialect from where the dialect says they live.
 struct JsonReader<'a, 'b> {
     dialect: &'a str,
-    /// The body's top-level fields not read yet.
-    object: &'a mut HashMap<String, Box<RawValue>>,
+    /// The body's top-level members.
+    members: &'a Members<'a>,
     delivery: Received<'b>,
 }
 
 impl JsonReader<'_, '_> {
-    fn read(&mut self, attribute: &str, location: &Location) -> Result<Option<String>, Rejection> {
+    fn read(&self, attribute: &str, location: &Location) -> Result<Option<String>, Rejection> {
         let name = self.dialect;
         Ok(match location {
-            Location::Field(field) => match self.object.remove(field) {
+            Location::Field(field) => match self.members.get(field) {
                 None => None,
-                Some(raw) => match serde_json::from_str::<serde_json::Value>(raw.get()) {
-                    Ok(serde_json::Value::Null) => None,
-                    Ok(value) => Some(text_field(name, field, value)?),
-                    Err(e) => return Err(malformed(name, field, e.to_string())),
-                },
+                Some(raw) => member_text(name, field, raw)?,
             },
             Location::Header(header) => {
                 header_str(self.delivery.properties, header).map(str::to_owned)
@@ -457,7 +541,7 @@ impl JsonReader<'_, '_> {
     }
 
     fn optional(
-        &mut self,
+        &self,
         attribute: &str,
         location: &Option<Location>,
     ) -> Result<Option<String>, Rejection> {
@@ -478,16 +562,16 @@ fn decode_json(
         return Err(malformed(name, "fields", "the dialect declares no fields"));
     };
     let whole_body = fields.payload == Location::Body;
-    let mut object: HashMap<String, Box<RawValue>> = if whole_body {
-        HashMap::new()
+    let members = if whole_body {
+        Members(Vec::new())
     } else {
         serde_json::from_slice(body)
             .map_err(|e| malformed(name, "body", format!("is not a JSON object: {e}")))?
     };
     let properties = delivery.properties;
-    let mut reader = JsonReader {
+    let reader = JsonReader {
         dialect: name,
-        object: &mut object,
+        members: &members,
         delivery,
     };
     let kind = reader
@@ -501,7 +585,7 @@ fn decode_json(
     let causation = reader.optional("causation", &fields.causation)?;
     let partition = reader.optional("partition", &fields.partition)?;
     let metadata = match &fields.metadata {
-        Some(Location::Field(field)) => match object.remove(field) {
+        Some(Location::Field(field)) => match members.get(field) {
             None => BTreeMap::new(),
             Some(raw) => {
                 match serde_json::from_str::<Option<BTreeMap<String, serde_json::Value>>>(raw.get())
@@ -514,9 +598,10 @@ fn decode_json(
         _ => BTreeMap::new(),
     };
     let payload = match &fields.payload {
-        Location::Field(field) => object
-            .remove(field)
-            .ok_or_else(|| malformed(name, field, "is missing"))?,
+        Location::Field(field) => members
+            .get(field)
+            .ok_or_else(|| malformed(name, field, "is missing"))?
+            .to_owned(),
         _ => serde_json::from_slice(body)
             .map_err(|e| malformed(name, "body", format!("is not JSON: {e}")))?,
     };
@@ -548,17 +633,106 @@ fn decode_json(
     })
 }
 
+/// The CloudEvents attributes an envelope field comes from, as they were found (header
+/// text in binary mode, raw JSON members in structured mode), with the extension attributes
+/// that are text.
+struct CeAttributes<V> {
+    specversion: Option<V>,
+    id: Option<V>,
+    kind: Option<V>,
+    source: Option<V>,
+    time: Option<V>,
+    datacontenttype: Option<V>,
+    envelopeversion: Option<V>,
+    correlationid: Option<V>,
+    causationid: Option<V>,
+    tenantid: Option<V>,
+    partitionkey: Option<V>,
+    /// Extension attributes that are text, by name.
+    extensions: BTreeMap<String, String>,
+}
+
+impl<V> CeAttributes<V> {
+    /// Sorts `(name, value)` pairs in one pass: envelope attributes into their slots, text
+    /// extensions into `extensions` (`text` reads a value as text), the rest left out.
+    fn read<'n>(
+        attributes: impl Iterator<Item = (&'n str, V)>,
+        text: impl Fn(&str, &V) -> Option<String>,
+    ) -> CeAttributes<V> {
+        let mut ce = CeAttributes {
+            specversion: None,
+            id: None,
+            kind: None,
+            source: None,
+            time: None,
+            datacontenttype: None,
+            envelopeversion: None,
+            correlationid: None,
+            causationid: None,
+            tenantid: None,
+            partitionkey: None,
+            extensions: BTreeMap::new(),
+        };
+        for (name, value) in attributes {
+            let slot = match name {
+                "specversion" => &mut ce.specversion,
+                "id" => &mut ce.id,
+                "type" => &mut ce.kind,
+                "source" => &mut ce.source,
+                "time" => &mut ce.time,
+                "datacontenttype" => &mut ce.datacontenttype,
+                "envelopeversion" => &mut ce.envelopeversion,
+                "correlationid" => &mut ce.correlationid,
+                "causationid" => &mut ce.causationid,
+                "tenantid" => &mut ce.tenantid,
+                "partitionkey" => &mut ce.partitionkey,
+                _ => {
+                    if !is_envelope_attribute(name) {
+                        if let Some(t) = text(name, &value) {
+                            ce.extensions.insert(name.to_owned(), t);
+                        }
+                    }
+                    continue;
+                }
+            };
+            *slot = Some(value);
+        }
+        ce
+    }
+}
+
+/// The header prefix of a CloudEvents binary-mode message: the one its `specversion` has.
+fn ce_prefix(properties: &BasicProperties) -> Option<&'static str> {
+    let headers = properties.headers().as_ref()?;
+    headers.inner().keys().find_map(|key| {
+        [CE_PREFIX, CE_PREFIX_COLON]
+            .into_iter()
+            .find(|p| key.as_str().strip_prefix(p) == Some("specversion"))
+    })
+}
+
 fn decode_binary(
     body: &[u8],
     properties: &BasicProperties,
     prefix: &str,
     dialect: &str,
 ) -> Result<Envelope<Box<RawValue>>, Rejection> {
-    let attr = |name: &str| header_str(properties, &format!("{prefix}{name}"));
-    let required = |name: &str| {
-        attr(name).ok_or_else(|| malformed(dialect, &format!("{prefix}{name}"), "is missing"))
+    let headers = properties.headers().as_ref().map(|h| h.inner());
+    let attributes = headers
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, value)| Some((key.as_str().strip_prefix(prefix)?, value)));
+    // Extensions are long strings (the binding's encoding of a CloudEvents String).
+    let ce = CeAttributes::read(attributes, |_, value| match value {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into()),
+        _ => None,
+    });
+    let required = |value: Option<&AMQPValue>, name: &str| {
+        amqp_text(value)
+            .map(str::to_owned)
+            .ok_or_else(|| malformed(dialect, &format!("{prefix}{name}"), "is missing"))
     };
-    let specversion = required("specversion")?;
+    let specversion = required(ce.specversion, "specversion")?;
     if specversion != "1.0" {
         return Err(malformed(
             dialect,
@@ -567,7 +741,7 @@ fn decode_binary(
         ));
     }
     let content_type =
-        attr("datacontenttype").or(properties.content_type().as_ref().map(|c| c.as_str()));
+        amqp_text(ce.datacontenttype).or(properties.content_type().as_ref().map(|c| c.as_str()));
     if let Some(ct) = content_type.filter(|ct| !is_json_media_type(ct)) {
         return Err(malformed(
             dialect,
@@ -577,41 +751,24 @@ fn decode_binary(
     }
     let payload: Box<RawValue> = serde_json::from_slice(body)
         .map_err(|e| malformed(dialect, "body", format!("is not JSON: {e}")))?;
-    let mut metadata = BTreeMap::new();
-    if let Some(headers) = properties.headers() {
-        for (key, value) in headers.inner() {
-            let Some(name) = key.as_str().strip_prefix(prefix) else {
-                continue;
-            };
-            if is_envelope_attribute(name) {
-                continue;
-            }
-            if let AMQPValue::LongString(s) = value {
-                metadata.insert(
-                    name.to_owned(),
-                    String::from_utf8_lossy(s.as_bytes()).into(),
-                );
-            }
-        }
-    }
-    let time = match attr("time") {
+    let time = match amqp_text(ce.time) {
         Some(t) => time_field(dialect, &format!("{prefix}time"), t)?,
         None => Utc::now(),
     };
     Ok(Envelope {
-        message_id: required("id")?.to_owned(),
-        message_type: required("type")?.to_owned(),
-        envelope_version: attr("envelopeversion")
+        message_id: required(ce.id, "id")?,
+        message_type: required(ce.kind, "type")?,
+        envelope_version: amqp_text(ce.envelopeversion)
             .unwrap_or(ENVELOPE_VERSION)
             .to_owned(),
         timestamp: time,
-        source_service: required("source")?.to_owned(),
-        correlation_id: attr("correlationid").map(str::to_owned),
-        causation_id: attr("causationid").map(str::to_owned),
-        tenant_id: attr("tenantid").map(str::to_owned),
-        partition_key: attr("partitionkey").map(str::to_owned),
+        source_service: required(ce.source, "source")?,
+        correlation_id: amqp_text(ce.correlationid).map(str::to_owned),
+        causation_id: amqp_text(ce.causationid).map(str::to_owned),
+        tenant_id: amqp_text(ce.tenantid).map(str::to_owned),
+        partition_key: amqp_text(ce.partitionkey).map(str::to_owned),
         payload,
-        metadata,
+        metadata: ce.extensions,
     })
 }
 
@@ -629,27 +786,23 @@ fn is_envelope_attribute(name: &str) -> bool {
     crate::render::RESERVED_CE_ATTRIBUTES.contains(&name)
 }
 
-#[derive(serde::Deserialize)]
-struct StructuredEvent {
-    specversion: serde_json::Value,
-    id: serde_json::Value,
-    #[serde(rename = "type")]
-    kind: serde_json::Value,
-    source: serde_json::Value,
-    #[serde(default)]
-    time: Option<String>,
-    #[serde(default)]
-    datacontenttype: Option<String>,
-    #[serde(default)]
-    data: Option<Box<RawValue>>,
-    #[serde(flatten)]
-    extensions: BTreeMap<String, serde_json::Value>,
-}
-
 fn decode_structured(body: &[u8], dialect: &str) -> Result<Envelope<Box<RawValue>>, Rejection> {
-    let event: StructuredEvent =
-        serde_json::from_slice(body).map_err(|e| body_error(dialect, e))?;
-    let specversion = text_field(dialect, "specversion", event.specversion)?;
+    let members: Members<'_> = serde_json::from_slice(body)
+        .map_err(|e| malformed(dialect, "body", format!("is not a JSON object: {e}")))?;
+    let attributes = members.0.iter().map(|(name, raw)| (name.as_ref(), *raw));
+    let ce = CeAttributes::read(attributes, |name, raw| {
+        member_text(dialect, name, raw).ok().flatten()
+    });
+    let text = |raw: Option<&RawValue>, name: &str| match raw {
+        Some(raw) => member_text(dialect, name, raw),
+        None => Ok(None),
+    };
+    let required = |raw: Option<&RawValue>, name: &str| {
+        text(raw, name)?.ok_or_else(|| malformed(dialect, name, "is missing"))
+    };
+    // An envelope extension that is not text is left out, as any other extension.
+    let extension = |raw: Option<&RawValue>, name: &str| text(raw, name).ok().flatten();
+    let specversion = required(ce.specversion, "specversion")?;
     if specversion != "1.0" {
         return Err(malformed(
             dialect,
@@ -657,10 +810,8 @@ fn decode_structured(body: &[u8], dialect: &str) -> Result<Envelope<Box<RawValue
             format!("is `{specversion}`, not 1.0"),
         ));
     }
-    if let Some(ct) = event
-        .datacontenttype
-        .as_deref()
-        .filter(|ct| !is_json_media_type(ct))
+    if let Some(ct) =
+        text(ce.datacontenttype, "datacontenttype")?.filter(|ct| !is_json_media_type(ct))
     {
         return Err(malformed(
             dialect,
@@ -668,40 +819,28 @@ fn decode_structured(body: &[u8], dialect: &str) -> Result<Envelope<Box<RawValue
             format!("is `{ct}`; the payload of a catalog event is JSON"),
         ));
     }
-    let text = |name: &str| {
-        event
-            .extensions
-            .get(name)
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-    };
-    let metadata = event
-        .extensions
-        .iter()
-        .filter(|(k, _)| !is_envelope_attribute(k))
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-        .collect();
-    let payload = match event.data {
-        Some(data) => data,
+    let payload = match members.get("data") {
+        Some(data) => data.to_owned(),
         None => RawValue::from_string("null".to_owned())
             .map_err(|e| malformed(dialect, "data", e.to_string()))?,
     };
-    let timestamp = match &event.time {
-        Some(t) => time_field(dialect, "time", t)?,
+    let timestamp = match text(ce.time, "time")? {
+        Some(t) => time_field(dialect, "time", &t)?,
         None => Utc::now(),
     };
     Ok(Envelope {
-        message_id: text_field(dialect, "id", event.id)?,
-        message_type: text_field(dialect, "type", event.kind)?,
-        envelope_version: text("envelopeversion").unwrap_or_else(|| ENVELOPE_VERSION.to_owned()),
+        message_id: required(ce.id, "id")?,
+        message_type: required(ce.kind, "type")?,
+        envelope_version: extension(ce.envelopeversion, "envelopeversion")
+            .unwrap_or_else(|| ENVELOPE_VERSION.to_owned()),
         timestamp,
-        source_service: text_field(dialect, "source", event.source)?,
-        correlation_id: text("correlationid"),
-        causation_id: text("causationid"),
-        tenant_id: text("tenantid"),
-        partition_key: text("partitionkey"),
+        source_service: required(ce.source, "source")?,
+        correlation_id: extension(ce.correlationid, "correlationid"),
+        causation_id: extension(ce.causationid, "causationid"),
+        tenant_id: extension(ce.tenantid, "tenantid"),
+        partition_key: extension(ce.partitionkey, "partitionkey"),
         payload,
-        metadata,
+        metadata: ce.extensions,
     })
 }
 

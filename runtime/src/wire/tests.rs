@@ -358,6 +358,77 @@ fn cloudevents_accepts_both_header_prefixes_any_id_and_mapped_types() {
     assert_eq!(back.wire_type, "com.example.user.deactivated");
 }
 
+#[test]
+fn envelope_members_are_read_by_name_whatever_their_spelling() {
+    let wire = wire();
+    let read = |body: &[u8], content_type: &str, exchange: &str| {
+        let properties = BasicProperties::default().with_content_type(content_type.into());
+        decode(
+            body,
+            Received {
+                properties: &properties,
+                exchange,
+                routing_key: "order.created",
+            },
+            &wire,
+        )
+    };
+    // An escaped member name is the name it spells; `null` is absent; the payload is kept
+    // byte for byte.
+    let body = br#"{"ty\u0070e":"order.created","timestamp":"2024-01-15T10:35:00Z",
+        "tenantId":null,"source":"collector","data":{"orderId":"o-1", "n": 1.50}}"#;
+    let back = read(body, JSON, "collector-events").unwrap();
+    assert_eq!(
+        (back.dialect.as_str(), back.wire_type.as_str()),
+        ("collector", "order.created")
+    );
+    assert_eq!(back.envelope.message_type, ORDER);
+    assert_eq!(back.envelope.tenant_id, None);
+    assert_eq!(back.envelope.source_service, "collector");
+    assert_eq!(
+        back.envelope.payload.get(),
+        r#"{"orderId":"o-1", "n": 1.50}"#
+    );
+
+    // CloudEvents structured mode: text extensions become metadata, others are left out.
+    let body = br#"{"specversion":"1.0","id":"e-1","type":"OrderCreated.v1","source":"/s",
+        "tenantid":"t-1","region":"eu","attempts":3,"data":{"orderId":"o-1"}}"#;
+    let back = read(body, CLOUDEVENTS_JSON, "x").unwrap();
+    assert_eq!(back.envelope.message_id, "e-1");
+    assert_eq!(back.envelope.tenant_id.as_deref(), Some("t-1"));
+    assert_eq!(
+        back.envelope.metadata,
+        BTreeMap::from([("region".to_owned(), "eu".to_owned())])
+    );
+    // An attribute of the wrong type is named, as is a missing one.
+    for (body, field, problem) in [
+        (
+            &br#"{"specversion":"1.0","id":7,"type":"t","source":"s"}"#[..],
+            "id",
+            "is a number, not a string",
+        ),
+        (
+            br#"{"specversion":"1.0","id":"1","type":"t"}"#,
+            "source",
+            "is missing",
+        ),
+        (
+            br#"{"specversion":"1.0","id":"1","type":["t"],"source":"s"}"#,
+            "type",
+            "is an array, not a string",
+        ),
+    ] {
+        match read(body, CLOUDEVENTS_JSON, "x").unwrap_err() {
+            Rejection::Dialect {
+                field: f,
+                problem: p,
+                ..
+            } => assert_eq!((f.as_str(), p.as_str()), (field, problem)),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 fn rejection(wire: &Wire, body: &[u8], content_type: &str, exchange: &str) -> Rejection {
     let properties = BasicProperties::default().with_content_type(content_type.into());
     decode(
