@@ -129,6 +129,19 @@ impl EnvelopeProfile {
 
 /// What a publisher sets on an envelope besides the payload: correlation, tenancy,
 /// metadata and trace context. `Default` gives a fresh message ID and the current time.
+///
+/// ```
+/// use schemactl_runtime::PublishContext;
+///
+/// let context = PublishContext::new()
+///     .correlation_id("checkout-42")
+///     .tenant_id("tenant-1");
+/// assert_eq!(context.correlation_id.as_deref(), Some("checkout-42"));
+/// ```
+///
+/// A handler that publishes because of the message it handles passes
+/// [`PublishContext::caused_by`] that message: the correlation ID, tenant, metadata and trace
+/// travel on, and the causation ID names the cause.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PublishContext {
     /// Message ID to use (a retry of a business operation may reuse one); fresh when `None`

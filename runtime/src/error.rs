@@ -56,6 +56,16 @@ impl Rejection {
 }
 
 /// What a handler returns when it cannot process a message.
+///
+/// ```
+/// use schemactl_runtime::HandlerError;
+///
+/// // Worth another attempt (a timeout, a lock): retried with backoff, then dead-lettered.
+/// let later = HandlerError::retryable("the ledger did not answer in 5 s");
+/// // Will never succeed (a business rule): dead-lettered at once.
+/// let never = HandlerError::permanent("invoice already paid");
+/// assert!(later.is_retryable() && !never.is_retryable());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandlerError {
     retryable: bool,

@@ -118,6 +118,42 @@ pub struct Published {
 
 /// A connection and confirm-mode channel that publishes events. Cheap to clone; clones share
 /// the channel and the confirm window.
+///
+/// A service publishes through the typed publisher generated for it (one method per event
+/// version it produces), which wraps a `Publisher`:
+///
+/// ```no_run
+/// use getting_started::greeting::GreetingSentV1;
+/// use getting_started::producers::GreeterPublisher;
+/// use schemactl_runtime::{confirm_all, PublishContext, Publisher, PublisherConfig};
+///
+/// # async fn run(greetings: Vec<GreetingSentV1>) -> Result<(), Box<dyn std::error::Error>> {
+/// let config = PublisherConfig {
+///     prefix: "staging.".into(), // in front of every exchange name
+///     // The catalog's dialects: each event travels as its exchange's platform expects.
+///     ..getting_started::publisher_config()
+/// };
+/// let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// let greeter = GreeterPublisher::new(Publisher::connect(url, config).await?);
+///
+/// // One message, awaiting the broker's confirm.
+/// let context = PublishContext::new().tenant_id("tenant-1");
+/// let published = greeter.greeting_sent_v1(&greetings[0], &context).await?;
+/// println!("{} confirmed after {:?}", published.message_id, published.latency);
+///
+/// // Many messages in flight, confirmed together.
+/// let publisher = greeter.publisher();
+/// let mut pending = Vec::new();
+/// for greeting in &greetings {
+///     pending.push(publisher.send(greeting, &context).await?);
+/// }
+/// for result in confirm_all(pending).await {
+///     result?;
+/// }
+/// publisher.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Publisher {
     inner: Arc<Inner>,

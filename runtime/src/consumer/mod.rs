@@ -15,7 +15,7 @@
 //! A message is acknowledged only after its retry or dead-letter copy is confirmed, so none
 //! is lost; acks are sent in batches (`multiple`), never one awaited ack per message.
 //!
-//! The loop that drives this ([`run`]) waits on four things at once, in this order:
+//! The loop that drives this (`run`) waits on four things at once, in this order:
 //! 1. the shutdown signal: cancel the subscription and stop taking deliveries;
 //! 2. a finished delivery: mark its tag done (or nack it back to the queue when moving it to
 //!    a retry or dead-letter queue failed), and ack the finished prefix once `ack_batch` tags
@@ -264,6 +264,46 @@ impl Counters {
 }
 
 /// A running consumer.
+///
+/// The generated consumer of a service (its handler trait implemented by the service)
+/// returns one from `consume`:
+///
+/// ```no_run
+/// use getting_started::consumers::{Listener, ListenerHandler};
+/// use getting_started::greeting::GreetingSentV1;
+/// use schemactl_runtime::{ConsumerConfig, HandlerError, Received};
+///
+/// struct Greetings;
+///
+/// impl ListenerHandler for Greetings {
+///     async fn greeting_sent_v1(
+///         &self,
+///         message: Received<GreetingSentV1>,
+///     ) -> Result<(), HandlerError> {
+///         if message.payload().text.as_str().is_empty() {
+///             // Straight to the dead-letter queue, with this reason.
+///             return Err(HandlerError::permanent("an empty greeting"));
+///         }
+///         println!("attempt {}: {:?}", message.delivery.attempt, message.payload());
+///         Ok(())
+///     }
+/// }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = ConsumerConfig {
+///     prefetch: 64,
+///     concurrency: 8,
+///     ..ConsumerConfig::default()
+/// };
+/// let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// let consumer = Listener::new(Greetings).consume(url, config).await?;
+/// tokio::signal::ctrl_c().await?;
+/// // Stops taking deliveries, finishes and acknowledges what is in flight.
+/// let stats = consumer.shutdown().await?;
+/// println!("{} handled, {} dead-lettered", stats.handled, stats.dead_lettered);
+/// # Ok(())
+/// # }
+/// ```
 pub struct ConsumerHandle {
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<ConsumerStats, ConsumeError>>,

@@ -8,7 +8,7 @@
 //! anything about it fails — the delivery stream errors or ends, an ack or a nack cannot be
 //! written, the connection or the channel is no longer open — the consumer closes it, which
 //! makes the broker requeue every delivery the session had not acknowledged, and opens a new
-//! one with backoff ([`reopen`]), logging every attempt.
+//! one with backoff (`reopen`), logging every attempt.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -226,6 +226,32 @@ pub enum RetryDelay {
 }
 
 /// The exchanges, queues and bindings of a catalog.
+///
+/// The generated `topology::catalog()` returns the catalog's. A consumer declares it before
+/// consuming (`ConsumerConfig::declare`); on a broker whose objects other services already
+/// declared, compare first and create only what is missing:
+///
+/// ```no_run
+/// use lapin::{Connection, ConnectionProperties};
+/// use schemactl_runtime::topology::VerifyOptions;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+/// let topology = getting_started::topology::catalog();
+///
+/// // Changes nothing: every missing object and every differing argument.
+/// let report = topology.verify(&connection, &VerifyOptions::default()).await?;
+/// for difference in report.differences() {
+///     println!("{difference}");
+/// }
+/// // Creates what is missing, never touches what exists.
+/// if !report.matches() {
+///     println!("{}", topology.adopt(&connection, &VerifyOptions::default()).await?);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Topology {
     /// Exchanges, by name.
