@@ -8,6 +8,12 @@
 //! refused credentials, a virtual host that does not exist, an `amqps://` URL without the
 //! `tls` feature.
 //!
+//! The URL may list several broker addresses, the nodes of a cluster, separated by commas
+//! (`amqp://u:p@node-1:5672/%2f,amqp://u:p@node-2:5672/%2f`; a comma inside a password is
+//! written `%2C`). Each attempt tries them in order and takes the first that answers, and a
+//! publisher or consumer that loses its connection later reconnects the same way, so it
+//! fails over to another node when its own goes down.
+//!
 //! Every attempt is made on a connection that does not recover by itself, so that it fails as
 //! soon as the broker answers. A connection that should recover (a publisher's) is opened only
 //! once such an attempt has succeeded: lapin retries the socket of a recovering connection on
@@ -64,9 +70,20 @@ impl ConnectPolicy {
     }
 }
 
+/// The broker addresses of a URL that may list several, separated by commas (see the
+/// [module docs](self)).
+pub fn addresses(urls: &str) -> Vec<&str> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
 /// Why an attempt to connect failed.
 #[derive(Debug, Clone)]
 pub enum ConnectFailure {
+    /// The URL names no broker address.
+    NoAddress,
     /// No answer within [`ConnectPolicy::timeout`].
     TimedOut(Duration),
     /// The URL asks for TLS (`amqps://`) and the runtime was built without the `tls` feature.
@@ -80,7 +97,7 @@ impl ConnectFailure {
     pub fn is_transient(&self) -> bool {
         match self {
             ConnectFailure::TimedOut(_) => true,
-            ConnectFailure::TlsUnavailable => false,
+            ConnectFailure::NoAddress | ConnectFailure::TlsUnavailable => false,
             ConnectFailure::Amqp(e) => !matches!(
                 e.kind(),
                 ErrorKind::ProtocolError(amqp) if matches!(
@@ -95,6 +112,10 @@ impl ConnectFailure {
     /// What to check or change.
     pub fn help(&self) -> &'static str {
         match self {
+            ConnectFailure::NoAddress => {
+                "set AMQP_URL (or the URL passed in) to amqp://user:password@host:port/vhost, \
+                 or several such addresses separated by commas"
+            }
             ConnectFailure::TimedOut(_) => {
                 "the host did not answer in time: check the host and port, and that nothing \
                  between here and the broker drops the connection"
@@ -129,6 +150,7 @@ impl ConnectFailure {
 impl std::fmt::Display for ConnectFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ConnectFailure::NoAddress => f.write_str("the URL is empty"),
             ConnectFailure::TimedOut(after) => write!(f, "no answer within {after:?}"),
             ConnectFailure::TlsUnavailable => {
                 f.write_str("amqps:// needs TLS, which this build does not have")
@@ -161,32 +183,33 @@ pub(crate) enum Recovery {
     Manual,
 }
 
-/// Opens a connection as [`ConnectPolicy`] says (see the [module docs](self)).
+/// Opens a connection as [`ConnectPolicy`] says, to the first of `urls`' addresses that
+/// answers (see the [module docs](self)).
 pub(crate) async fn establish(
-    url: &str,
+    urls: &str,
     name: Option<&str>,
     recovery: Recovery,
     policy: &ConnectPolicy,
 ) -> Result<Connection, ConnectError> {
-    let address = redact_url(url);
+    let list = addresses(urls);
     let attempts = policy.attempts.max(1);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let failure = match open(url, name, recovery, policy.timeout).await {
+        let failure = match first_answering(&list, name, recovery, policy.timeout).await {
             Ok(connection) => return Ok(connection),
             Err(failure) => failure,
         };
         if attempt >= attempts || !failure.is_transient() {
             return Err(ConnectError {
-                url: address,
+                url: redact_url(urls),
                 attempts: attempt,
                 failure,
             });
         }
         let wait = policy.backoff(attempt);
         tracing::warn!(
-            %address,
+            address = %redact_url(urls),
             attempt,
             of = attempts,
             error = %failure,
@@ -194,6 +217,41 @@ pub(crate) async fn establish(
         );
         tokio::time::sleep(wait).await;
     }
+}
+
+/// One attempt at each address in turn: the first connection made, else the failure to
+/// report (a transient one if any address failed transiently, so that a cluster with one
+/// node refusing the credentials and another still starting is tried again).
+async fn first_answering(
+    list: &[&str],
+    name: Option<&str>,
+    recovery: Recovery,
+    timeout: Duration,
+) -> Result<Connection, ConnectFailure> {
+    let mut failure = ConnectFailure::NoAddress;
+    for (i, address) in list.iter().enumerate() {
+        match open(address, name, recovery, timeout).await {
+            Ok(connection) => {
+                if list.len() > 1 {
+                    tracing::info!(address = %redact_url(address), "connected to the broker");
+                }
+                return Ok(connection);
+            }
+            Err(e) => {
+                if i + 1 < list.len() {
+                    tracing::warn!(
+                        address = %redact_url(address),
+                        error = %e,
+                        "cannot connect to this broker address; trying the next"
+                    );
+                }
+                if e.is_transient() || !failure.is_transient() {
+                    failure = e;
+                }
+            }
+        }
+    }
+    Err(failure)
 }
 
 /// One attempt: a connection that does not recover, and for [`Recovery::Automatic`] the
@@ -229,14 +287,26 @@ async fn open(
     connect(Recovery::Automatic).await
 }
 
-/// A recovering connection opened after lapin's recovery of the previous one gave up: one
-/// attempt, which waits on lapin's own schedule for a broker that is restarting.
-pub(crate) async fn reconnect(url: &str, name: Option<&str>) -> Result<Connection, lapin::Error> {
-    let mut properties = ConnectionProperties::default().enable_auto_recover();
-    if let Some(name) = name {
-        properties = properties.with_connection_name(name.into());
+/// A recovering connection opened after lapin's recovery of the previous one gave up. With
+/// one address: one attempt, which waits on lapin's own schedule for a broker that is
+/// restarting. With several: the first of them that answers within `timeout`, so that a
+/// publisher whose node went down moves to another node of the cluster.
+pub(crate) async fn reconnect(
+    urls: &str,
+    name: Option<&str>,
+    timeout: Duration,
+) -> Result<Connection, ConnectFailure> {
+    let list = addresses(urls);
+    if let [url] = list.as_slice() {
+        let mut properties = ConnectionProperties::default().enable_auto_recover();
+        if let Some(name) = name {
+            properties = properties.with_connection_name(name.into());
+        }
+        return Connection::connect(url, properties)
+            .await
+            .map_err(ConnectFailure::Amqp);
     }
-    Connection::connect(url, properties).await
+    first_answering(&list, name, Recovery::Automatic, timeout).await
 }
 
 /// A connection that does not recover by itself, opened as `policy` says: for tools that
@@ -247,4 +317,33 @@ pub async fn connection(
     policy: &ConnectPolicy,
 ) -> Result<Connection, ConnectError> {
     establish(url, name, Recovery::Manual, policy).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_may_list_the_addresses_of_a_cluster() {
+        assert_eq!(
+            addresses("amqp://u:p@a:5672/%2f, amqp://u:p@b:5672/%2f,"),
+            ["amqp://u:p@a:5672/%2f", "amqp://u:p@b:5672/%2f"]
+        );
+        assert_eq!(addresses("amqp://u:p@a/%2f"), ["amqp://u:p@a/%2f"]);
+        assert!(addresses(" , ").is_empty());
+        assert_eq!(
+            redact_url("amqp://u:secret@a:5672/%2f,amqp://u:secret@b:5672/%2f"),
+            "amqp://u:***@a:5672/%2f,amqp://u:***@b:5672/%2f"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_url_is_an_error_that_says_what_to_set() {
+        let e = establish("", None, Recovery::Manual, &ConnectPolicy::default())
+            .await
+            .expect_err("no address");
+        assert!(matches!(e.failure, ConnectFailure::NoAddress), "{e}");
+        assert_eq!(e.attempts, 1);
+        assert!(e.to_string().contains("set AMQP_URL"), "{e}");
+    }
 }

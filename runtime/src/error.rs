@@ -185,8 +185,8 @@ pub enum PublishErrorKind {
         /// AMQP reply text.
         reply_text: String,
     },
-    /// The broker refused the message (`basic.nack`).
-    #[error("the broker nacked {message_type} {message_id} on exchange `{exchange}` with routing key `{routing_key}`")]
+    /// The broker refused the message (`basic.nack`) at every attempt.
+    #[error("the broker nacked {message_type} {message_id} on exchange `{exchange}` with routing key `{routing_key}` ({attempts} attempt(s))")]
     Nacked {
         /// The message type.
         message_type: String,
@@ -196,6 +196,8 @@ pub enum PublishErrorKind {
         exchange: String,
         /// Routing key.
         routing_key: String,
+        /// Attempts made.
+        attempts: u32,
     },
     /// The publisher was closed.
     #[error("the publisher is closed")]
@@ -319,6 +321,10 @@ impl ConsumeError {
 
 /// `url` with any password replaced by `***`, for error messages and logs.
 pub fn redact_url(url: &str) -> String {
+    if url.contains(',') {
+        let redacted: Vec<String> = url.split(',').map(redact_url).collect();
+        return redacted.join(",");
+    }
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

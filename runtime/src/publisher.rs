@@ -2,8 +2,9 @@
 //!
 //! Every message is persistent and `mandatory`; the broker's confirm is awaited without
 //! blocking the next publish, so up to [`PublisherConfig::confirm_window`] messages are in
-//! flight at once. A returned (unroutable) message and a `basic.nack` are errors. A failure of
-//! the connection or channel is retried with exponential backoff over lapin's automatic
+//! flight at once. A returned (unroutable) message is an error. A `basic.nack` (the broker did
+//! not store the message: a quorum queue without a leader for a moment, say) and a failure of
+//! the connection or channel are retried with exponential backoff over lapin's automatic
 //! recovery, with the same message ID, so a confirmed message is never lost (a message whose
 //! confirm was lost in a reconnect may arrive twice; consumers deduplicate by message ID).
 //!
@@ -190,7 +191,8 @@ pub(crate) async fn confirm_channel(connection: &Connection) -> Result<Channel, 
 }
 
 impl Publisher {
-    /// Connects to the broker at `url` (`amqp://user:pass@host:port/vhost`) and opens a
+    /// Connects to the broker at `url` (`amqp://user:pass@host:port/vhost`, or several
+    /// addresses of a cluster separated by commas: see [`crate::connect`]) and opens a
     /// channel in confirm mode.
     pub async fn connect(url: &str, config: PublisherConfig) -> Result<Self, PublishError> {
         let name = config.connection_name.as_deref();
@@ -541,16 +543,32 @@ impl Publisher {
     /// only the channel was closed, or open a new connection when the recovery gave up.
     async fn recover(&self, failure: &Failure) {
         let channel = self.channel();
-        if let Failure::Amqp(error) = failure {
-            let wait = self.inner.config.confirm_timeout;
-            let recovered = tokio::time::timeout(wait, channel.wait_for_recovery(error.clone()))
-                .await
-                .is_ok_and(|r| r.is_ok());
-            if recovered && channel.status().connected() {
+        // With the addresses of a cluster, another node takes over at once rather than after
+        // lapin's attempts to reach the lost one.
+        let failover = self
+            .inner
+            .url
+            .as_deref()
+            .is_some_and(|url| connect::addresses(url).len() > 1);
+        let connection_lost = !self.connection().status().connected();
+        if !(failover && connection_lost) {
+            if let Failure::Amqp(error) = failure {
+                let wait = self.inner.config.confirm_timeout;
+                let recovered =
+                    tokio::time::timeout(wait, channel.wait_for_recovery(error.clone()))
+                        .await
+                        .is_ok_and(|r| r.is_ok());
+                if recovered && channel.status().connected() {
+                    return;
+                }
+            } else if channel.status().connected()
+                && !connection_lost
+                && !matches!(failure, Failure::Nacked)
+            {
                 return;
             }
-        } else if channel.status().connected() && self.connection().status().connected() {
-            return;
+            // A nack on a healthy channel goes on to a fresh channel: a channel may keep
+            // addressing a quorum queue's former leader for a while after it moved.
         }
         let _guard = self.inner.reconnecting.lock().await;
         let current = self.channel();
@@ -566,7 +584,8 @@ impl Publisher {
             return;
         }
         let Some(url) = &self.inner.url else { return };
-        match connect::reconnect(url, self.inner.config.connection_name.as_deref()).await {
+        let name = self.inner.config.connection_name.as_deref();
+        match connect::reconnect(url, name, self.inner.config.connect.timeout).await {
             Ok(connection) => match confirm_channel(&connection).await {
                 Ok(fresh) => {
                     tracing::info!("publisher reconnected after recovery gave up");
@@ -699,14 +718,8 @@ impl PendingConfirm {
                         reply_text: returned.reply_text.to_string(),
                     }))
                 }
-                Ok(Confirmation::Nack(_)) => {
-                    return Err(fail(PublishErrorKind::Nacked {
-                        message_type: m.message_type.clone(),
-                        message_id: m.message_id.clone(),
-                        exchange: m.exchange.to_string(),
-                        routing_key: m.routing_key.to_string(),
-                    }))
-                }
+                // Not stored (a quorum queue electing a new leader, say): published again.
+                Ok(Confirmation::Nack(_)) => Failure::Nacked,
                 Err(failure) => failure,
             };
             // A channel-level error (unknown exchange, access refused) will not go away on a
@@ -742,6 +755,13 @@ impl PendingConfirm {
                         waited: config.blocked_timeout,
                         sent: true,
                     },
+                    Failure::Nacked => PublishErrorKind::Nacked {
+                        message_type,
+                        message_id,
+                        exchange,
+                        routing_key,
+                        attempts: attempt,
+                    },
                 }));
             }
             tracing::debug!(%failure, attempt, "publish failed; retrying after recovery");
@@ -762,6 +782,8 @@ enum Failure {
     Stalled,
     /// No confirm while the broker blocked publishing for longer than `blocked_timeout`.
     Blocked(String),
+    /// The broker answered `basic.nack`: it did not store the message.
+    Nacked,
 }
 
 impl std::fmt::Display for Failure {
@@ -770,6 +792,7 @@ impl std::fmt::Display for Failure {
             Failure::Amqp(e) => e.fmt(f),
             Failure::Stalled => f.write_str("no confirm within the confirm timeout"),
             Failure::Blocked(reason) => write!(f, "the broker blocked publishing: {reason}"),
+            Failure::Nacked => f.write_str("the broker nacked the message"),
         }
     }
 }
