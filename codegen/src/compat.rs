@@ -1141,15 +1141,19 @@ impl<'v, 'b> Walk<'v, 'b> {
                         part
                     })
                     .collect();
+                // Each value with its own JSON type, so that `enum: ["x", 1]` fits a string arm
+                // and an integer arm; a value A's `type` excludes is not one of A's values.
                 let by_value: Vec<Map<String, Value>> = values(a)
                     .filter(|v| v.len() <= MAX_VALUE_SPLIT)
                     .into_iter()
                     .flatten()
-                    .map(|value| {
+                    .filter_map(|value| {
+                        let kind = type_of(&value).into_iter().find(|t| ta.contains(t))?;
                         let mut part = a.clone();
                         part.remove("const");
+                        part.insert("type".into(), Value::String(kind.to_owned()));
                         part.insert("enum".into(), Value::Array(vec![value]));
-                        part
+                        Some(part)
                     })
                     .collect();
                 for parts in [by_type, by_value] {
@@ -1215,7 +1219,16 @@ impl<'v, 'b> Walk<'v, 'b> {
             if found.is_empty() {
                 return Ok(Ok(i));
             }
-            if best.as_ref().is_none_or(|f| found.len() < f.len()) {
+            // The closest arm: fewest findings, and among those one of A's own JSON type
+            // (a value missing from an arm of its type says more than a type mismatch).
+            let score = |f: &[Raw]| {
+                let type_findings = f
+                    .iter()
+                    .filter(|r| r.kind.narrowed == TYPE.narrowed)
+                    .count();
+                (f.len(), type_findings)
+            };
+            if best.as_ref().is_none_or(|f| score(&found) < score(f)) {
                 best = Some(found);
             }
         }
