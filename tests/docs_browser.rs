@@ -201,7 +201,7 @@ async fn search_filters_the_index_and_event_pages_open_in_chromium() {
     let v = catalog.version(first).unwrap();
     assert_eq!(
         rows.len(),
-        schemactl_codegen::docs::fields::fields(&v.resolved, &v.rust.type_name).len()
+        schemactl_codegen::fields::fields(&v.resolved, &v.rust.type_name).len()
     );
     let shot = keep("event-page.png", &client.screenshot().await.unwrap());
     assert!(fs::read(&shot).unwrap().starts_with(b"\x89PNG"));

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::compat::{compare, CompatError, CompatRule, Direction, Finding, Mode, Policy};
 use crate::config::{Compatibility, RustApiSeverity};
 use crate::diagnostics::Position;
-use crate::docs::fields::{fields_of, Field};
+use crate::fields::{fields_of, Field};
 use crate::model::{Catalog, EventVersion};
 
 /// A finding located in the catalog.

@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod docs;
 pub mod envelope;
 pub mod export;
+pub mod fields;
 pub mod load;
 pub mod model;
 pub mod naming;

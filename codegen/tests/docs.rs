@@ -498,7 +498,7 @@ fn field_tables_name_shared_types_as_generated() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/codegen/shapes");
     let catalog = catalog(&dir);
     let v = catalog.version("Priced.v1").expect("Priced.v1");
-    let rows = schemactl_codegen::docs::fields::fields_of(v, &catalog.shared_definitions);
+    let rows = schemactl_codegen::fields::fields_of(v, &catalog.shared_definitions);
     let ty = |path: &str| {
         rows.iter()
             .find(|f| f.path == path)

@@ -5,7 +5,6 @@
 //! the templates read (field tables, version diffs, service queues) are computed here once.
 
 pub mod asyncapi;
-pub mod fields;
 pub mod graph;
 pub mod markdown;
 pub mod site;
@@ -19,9 +18,9 @@ use serde_json::Value;
 use crate::check::mode;
 use crate::compat::{compare, Direction, Mode, Policy};
 use crate::config::Compatibility;
+pub use crate::fields::Field;
 use crate::model::{Catalog, EventVersion};
 use crate::topology;
-pub use fields::Field;
 use schemactl_runtime::dialect::{Dialect, DialectBase};
 use schemactl_runtime::render::{self, HostInfo, Rendered};
 use schemactl_runtime::Envelope;
@@ -392,7 +391,7 @@ fn summary(v: &EventVersion, latest: bool, fields: &[Field]) -> Summary {
 fn version_view(catalog: &Catalog, v: &EventVersion, previous: Option<&Catalog>) -> VersionView {
     let event = &catalog.events[&v.name];
     let latest_version = event.latest().map_or(v.version, |l| l.version);
-    let fields = fields::fields_of(v, &catalog.shared_definitions);
+    let fields = crate::fields::fields_of(v, &catalog.shared_definitions);
     let summary = summary(v, latest_version == v.version, &fields);
     let mut diffs = Vec::new();
     if let Some(was) = previous.and_then(|p| p.version(&v.message_type)) {

@@ -1,6 +1,7 @@
-//! The field table of an event version: every property of its bundled schema, nested ones
-//! flattened to paths (`lines[].sku`), with the Rust type the generator gives it, whether it
-//! is required, its constraints and its description.
+//! The field table of an event version, read by the docs' field pages and by `check`: every
+//! property of its bundled schema, nested ones flattened to paths (`lines[].sku`), with the
+//! Rust type the generator gives it, whether it is required, its constraints and its
+//! description.
 
 use std::collections::{BTreeMap, BTreeSet};
 
