@@ -599,12 +599,21 @@ impl Publisher {
 
     fn replace(&self, connection: Option<Arc<Connection>>, channel: Channel) {
         if let Some(connection) = connection {
-            *self
-                .inner
-                .connection
-                .write()
-                .unwrap_or_else(|e| e.into_inner()) = connection.clone();
+            let old = std::mem::replace(
+                &mut *self
+                    .inner
+                    .connection
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()),
+                connection.clone(),
+            );
             self.watch_blocked(&connection);
+            // The replaced connection may still be trying to recover on its own: stop it.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = old.close(200, "replaced by a new connection".into()).await;
+                });
+            }
         }
         *self
             .inner
