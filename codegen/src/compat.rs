@@ -602,15 +602,7 @@ fn join(ptr: &str, segment: &str) -> String {
 
 /// The JSON types a schema object admits.
 fn types(s: &Map<String, Value>) -> BTreeSet<&'static str> {
-    let named: Option<Vec<&str>> = match s.get("type") {
-        Some(Value::String(t)) => Some(vec![t.as_str()]),
-        Some(Value::Array(ts)) => Some(ts.iter().filter_map(Value::as_str).collect()),
-        _ => None,
-    };
-    let mut out: BTreeSet<&'static str> = match named {
-        Some(ts) => TYPES.iter().copied().filter(|t| ts.contains(t)).collect(),
-        None => TYPES.iter().copied().collect(),
-    };
+    let mut out = named_types(s).unwrap_or_else(|| TYPES.iter().copied().collect());
     if out.contains("number") {
         out.insert("integer");
     }
@@ -619,6 +611,24 @@ fn types(s: &Map<String, Value>) -> BTreeSet<&'static str> {
         out = out.intersection(&of).copied().collect();
     }
     out
+}
+
+/// The types `type` names (with `integer` when it names `number`); `None` without `type`.
+fn named_types(s: &Map<String, Value>) -> Option<BTreeSet<&'static str>> {
+    let named: Vec<&str> = match s.get("type")? {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return None,
+    };
+    let mut out: BTreeSet<&'static str> = TYPES
+        .iter()
+        .copied()
+        .filter(|t| named.contains(t))
+        .collect();
+    if out.contains("number") {
+        out.insert("integer");
+    }
+    Some(out)
 }
 
 /// The JSON types of a value (`integer` and `number` for whole numbers).
@@ -639,12 +649,21 @@ fn type_of(v: &Value) -> Vec<&'static str> {
 }
 
 /// The finite set of values of `enum` / `const`, when there is one.
+/// The values `const` or `enum` lists, without those the schema's own `type` excludes (they
+/// are not among its values: `{type: string, enum: ["x", 1]}` accepts only `"x"`).
 fn values(s: &Map<String, Value>) -> Option<Vec<Value>> {
-    match (s.get("const"), s.get("enum")) {
-        (Some(c), _) => Some(vec![c.clone()]),
-        (None, Some(Value::Array(e))) => Some(e.clone()),
-        _ => None,
-    }
+    let listed = match (s.get("const"), s.get("enum")) {
+        (Some(c), _) => vec![c.clone()],
+        (None, Some(Value::Array(e))) => e.clone(),
+        _ => return None,
+    };
+    Some(match named_types(s) {
+        Some(named) => listed
+            .into_iter()
+            .filter(|v| type_of(v).iter().any(|t| named.contains(t)))
+            .collect(),
+        None => listed,
+    })
 }
 
 fn json_eq(x: &Value, y: &Value) -> bool {
