@@ -212,22 +212,6 @@ fn messages() -> usize {
         .unwrap_or(3_000)
 }
 
-/// Runs `rabbitmqctl -n <node> <command>` off the async runtime.
-async fn node_command(node: &Node, command: &'static str) {
-    let name = node.name.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        run(Command::new("rabbitmqctl").args(["-n", &name, command]))
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "rabbitmqctl -n {} {command}: {}",
-        node.name,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publisher_and_consumer_fail_over_to_another_node_and_lose_nothing() {
     let nodes = tokio::task::spawn_blocking(cluster).await.unwrap();
@@ -290,7 +274,7 @@ async fn publisher_and_consumer_fail_over_to_another_node_and_lose_nothing() {
     let (mut stopped, mut restarted) = (false, false);
     while confirmed.len() + not_confirmed < total {
         if !stopped && confirmed.len() >= total / 3 {
-            node_command(&nodes[0], "stop").await;
+            tokio::task::block_in_place(|| nodes[0].must(&["stop"]));
             stopped = true;
         }
         if stopped && !restarted && confirmed.len() >= total * 2 / 3 {

@@ -33,6 +33,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
+use schemactl_bench::median_f64;
 use schemactl_bench::task::{bench_wire, payload, typed_message, BoxError, PAYLOAD_BYTES};
 use schemactl_catalog::consumers::Dashboard;
 use schemactl_catalog::orchestration::TaskCreatedV1;
@@ -557,11 +558,6 @@ struct Ratios {
     body_bytes: usize,
 }
 
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied()
-}
-
 fn print_summary(summary: &[(Option<String>, Ratios)]) {
     let standard = summary
         .iter()
@@ -570,11 +566,11 @@ fn print_summary(summary: &[(Option<String>, Ratios)]) {
     println!();
     println!("| dialect | body bytes | typed publish vs raw | vs standard's | typed consume vs raw | vs standard's |");
     println!("|---|---:|---:|---:|---:|---:|");
-    let show = |x: &[f64]| median(x.to_vec()).map_or("—".to_owned(), |x| format!("{x:.2}×"));
+    let show = |x: &[f64]| median_f64(x.to_vec()).map_or("—".to_owned(), |x| format!("{x:.2}×"));
     // Each run's ratio against the standard dialect's ratio in the same run, then the median.
     let relative = |x: &[f64], base: Option<&Vec<f64>>| {
         let per_run = x.iter().zip(base.into_iter().flatten()).map(|(x, b)| x / b);
-        median(per_run.collect())
+        median_f64(per_run.collect())
             .map_or("—".to_owned(), |r| format!("{:+.1} %", (r - 1.0) * 100.0))
     };
     for (dialect, r) in summary {
@@ -650,10 +646,10 @@ fn report(args: &Args, results: &[Vec<Report>]) -> Ratios {
     };
     let ratios = [
         None,
-        median(per_run(1, 0)),
-        median(per_run(2, 0)),
+        median_f64(per_run(1, 0)),
+        median_f64(per_run(2, 0)),
         None,
-        median(per_run(4, 3)),
+        median_f64(per_run(4, 3)),
     ];
     let m: Vec<Option<Report>> = results
         .iter()

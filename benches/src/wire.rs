@@ -14,6 +14,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use schemactl_bench::median_f64;
 use schemactl_bench::task::{bench_wire, payload, typed_message, BoxError};
 use schemactl_catalog::orchestration::TaskCreatedV1;
 use schemactl_runtime::wire::{self, Outgoing, Received};
@@ -60,11 +61,6 @@ impl Case {
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
-}
-
 fn main() -> Result<(), BoxError> {
     let mut messages = 200_000;
     let mut runs = 7;
@@ -104,13 +100,16 @@ fn main() -> Result<(), BoxError> {
     for (i, case) in cases.iter().enumerate() {
         let relative = standard.map_or("—".to_owned(), |s| {
             let ratios = ns[i].iter().zip(&ns[s]).map(|(d, s)| d / s).collect();
-            format!("{:+.1} %", (median(ratios) - 1.0) * 100.0)
+            format!(
+                "{:+.1} %",
+                (median_f64(ratios).unwrap_or(0.0) - 1.0) * 100.0
+            )
         });
         println!(
             "| {} | {} | {:.0} | {relative} |",
             case.dialect,
             case.message.body.len(),
-            median(ns[i].clone()),
+            median_f64(ns[i].clone()).unwrap_or(0.0),
         );
     }
     Ok(())

@@ -603,9 +603,6 @@ fn join(ptr: &str, segment: &str) -> String {
 /// The JSON types a schema object admits.
 fn types(s: &Map<String, Value>) -> BTreeSet<&'static str> {
     let mut out = named_types(s).unwrap_or_else(|| TYPES.iter().copied().collect());
-    if out.contains("number") {
-        out.insert("integer");
-    }
     if let Some(values) = values(s) {
         let of: BTreeSet<&'static str> = values.iter().flat_map(|v| type_of(v)).collect();
         out = out.intersection(&of).copied().collect();
@@ -648,8 +645,7 @@ fn type_of(v: &Value) -> Vec<&'static str> {
     }
 }
 
-/// The finite set of values of `enum` / `const`, when there is one.
-/// The values `const` or `enum` lists, without those the schema's own `type` excludes (they
+/// The finite set of values `const` or `enum` lists, when there is one, without those the schema's own `type` excludes (they
 /// are not among its values: `{type: string, enum: ["x", 1]}` accepts only `"x"`).
 fn values(s: &Map<String, Value>) -> Option<Vec<Value>> {
     let listed = match (s.get("const"), s.get("enum")) {

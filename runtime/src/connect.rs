@@ -254,6 +254,19 @@ async fn first_answering(
     Err(failure)
 }
 
+/// Connection properties: lapin's recovery for [`Recovery::Automatic`], and the name shown in
+/// the management UI.
+fn properties(recovery: Recovery, name: Option<&str>) -> ConnectionProperties {
+    let mut properties = ConnectionProperties::default();
+    if recovery == Recovery::Automatic {
+        properties = properties.enable_auto_recover();
+    }
+    if let Some(name) = name {
+        properties = properties.with_connection_name(name.into());
+    }
+    properties
+}
+
 /// One attempt: a connection that does not recover, and for [`Recovery::Automatic`] the
 /// recovering one once the first has answered.
 async fn open(
@@ -266,13 +279,7 @@ async fn open(
         return Err(ConnectFailure::TlsUnavailable);
     }
     let connect = |recovery| async move {
-        let mut properties = ConnectionProperties::default();
-        if recovery == Recovery::Automatic {
-            properties = properties.enable_auto_recover();
-        }
-        if let Some(name) = name {
-            properties = properties.with_connection_name(name.into());
-        }
+        let properties = properties(recovery, name);
         match tokio::time::timeout(timeout, Connection::connect(url, properties)).await {
             Ok(Ok(connection)) => Ok(connection),
             Ok(Err(e)) => Err(ConnectFailure::Amqp(e)),
@@ -298,11 +305,7 @@ pub(crate) async fn reconnect(
 ) -> Result<Connection, ConnectFailure> {
     let list = addresses(urls);
     if let [url] = list.as_slice() {
-        let mut properties = ConnectionProperties::default().enable_auto_recover();
-        if let Some(name) = name {
-            properties = properties.with_connection_name(name.into());
-        }
-        return Connection::connect(url, properties)
+        return Connection::connect(url, properties(Recovery::Automatic, name))
             .await
             .map_err(ConnectFailure::Amqp);
     }

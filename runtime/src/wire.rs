@@ -496,23 +496,14 @@ impl<'de> Deserialize<'de> for MemberName<'de> {
 /// a string.
 fn member_text(dialect: &str, field: &str, raw: &RawValue) -> Result<Option<String>, Rejection> {
     let text = raw.get().trim_start();
-    let kind = match text.as_bytes().first() {
-        Some(b'"') => {
-            return serde_json::from_str(text)
-                .map(Some)
-                .map_err(|e| malformed(dialect, field, e.to_string()))
-        }
+    let parse_error = |e: serde_json::Error| malformed(dialect, field, e.to_string());
+    let value = match text.as_bytes().first() {
         Some(b'n') => return Ok(None),
-        Some(b't' | b'f') => "a boolean",
-        Some(b'[') => "an array",
-        Some(b'{') => "an object",
-        _ => "a number",
+        Some(b'"') => return serde_json::from_str(text).map(Some).map_err(parse_error),
+        // Not text: parsed only for `text_field` to name its kind in the error.
+        _ => serde_json::from_str(text).map_err(parse_error)?,
     };
-    Err(malformed(
-        dialect,
-        field,
-        format!("is {kind}, not a string"),
-    ))
+    text_field(dialect, field, value).map(Some)
 }
 
 /// Reads the text attributes of a `json` dialect from where the dialect says they live.

@@ -362,16 +362,7 @@ fn cloudevents_accepts_both_header_prefixes_any_id_and_mapped_types() {
 fn envelope_members_are_read_by_name_whatever_their_spelling() {
     let wire = wire();
     let read = |body: &[u8], content_type: &str, exchange: &str| {
-        let properties = BasicProperties::default().with_content_type(content_type.into());
-        decode(
-            body,
-            Received {
-                properties: &properties,
-                exchange,
-                routing_key: "order.created",
-            },
-            &wire,
-        )
+        decode_body(&wire, body, content_type, exchange, "order.created")
     };
     // An escaped member name is the name it spells; `null` is absent; the payload is kept
     // byte for byte.
@@ -429,18 +420,28 @@ fn envelope_members_are_read_by_name_whatever_their_spelling() {
     }
 }
 
-fn rejection(wire: &Wire, body: &[u8], content_type: &str, exchange: &str) -> Rejection {
+/// Decodes `body` arriving with only a content type, through `exchange` with `routing_key`.
+fn decode_body(
+    wire: &Wire,
+    body: &[u8],
+    content_type: &str,
+    exchange: &str,
+    routing_key: &str,
+) -> Result<Decoded, Rejection> {
     let properties = BasicProperties::default().with_content_type(content_type.into());
     decode(
         body,
         Received {
             properties: &properties,
             exchange,
-            routing_key: "k",
+            routing_key,
         },
         wire,
     )
-    .unwrap_err()
+}
+
+fn rejection(wire: &Wire, body: &[u8], content_type: &str, exchange: &str) -> Rejection {
+    decode_body(wire, body, content_type, exchange, "k").unwrap_err()
 }
 
 #[test]
