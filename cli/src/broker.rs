@@ -1,5 +1,5 @@
 //! `schemactl topology --verify | --adopt | --declare AMQP_URL`: the catalog's topology
-//! against a running broker.
+//! against a running broker, and the runtime and connection every broker verb shares.
 
 use std::time::Duration;
 
@@ -44,17 +44,42 @@ pub fn run(
     management: Management,
     prefix: &str,
 ) -> Status {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    block_on(run_async(catalog, mode, url, management, prefix))
+}
+
+/// Runs a verb's future on a single-threaded runtime.
+pub fn block_on(verb: impl std::future::Future<Output = Status>) -> Status {
+    match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(r) => r,
+        Ok(runtime) => runtime.block_on(verb),
         Err(e) => {
             errln!("error: cannot start the async runtime: {e}");
-            return Status::Failed;
+            Status::Failed
         }
+    }
+}
+
+/// Connects to the broker at `url` (one attempt per address, bounded), or prints why not
+/// (address without password, and the fix).
+pub async fn connect(url: &str, name: &str) -> Result<lapin::Connection, Status> {
+    let policy = ConnectPolicy {
+        timeout: CONNECT_TIMEOUT,
+        attempts: 1,
+        ..ConnectPolicy::default()
     };
-    runtime.block_on(run_async(catalog, mode, url, management, prefix))
+    connect::connection(url, Some(name), &policy)
+        .await
+        .map_err(|e| {
+            errln!(
+                "error: cannot connect to the broker at {}: {}",
+                e.url,
+                e.failure
+            );
+            errln!("help: {}", e.failure.help());
+            Status::BadInput
+        })
 }
 
 async fn run_async(
@@ -66,22 +91,9 @@ async fn run_async(
 ) -> Status {
     let topology = schemactl_codegen::topology::plan(catalog).with_prefix(prefix);
     let shown = schemactl_runtime::error::redact_url(url);
-    let policy = ConnectPolicy {
-        timeout: CONNECT_TIMEOUT,
-        attempts: 1,
-        ..ConnectPolicy::default()
-    };
-    let connection = match connect::connection(url, Some("schemactl topology"), &policy).await {
+    let connection = match connect(url, "schemactl topology").await {
         Ok(c) => c,
-        Err(e) => {
-            errln!(
-                "error: cannot connect to the broker at {}: {}",
-                e.url,
-                e.failure
-            );
-            errln!("help: {}", e.failure.help());
-            return Status::BadInput;
-        }
+        Err(status) => return status,
     };
     let api = match management {
         Management::Off => Ok(None),

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod broker;
+mod dlq;
 mod stdio;
 mod validate;
 
 use stdio::{errln, out, outln};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use schemactl_codegen::compat::{self, CompatRule};
 use schemactl_codegen::docs::{self, DocsModel};
 use schemactl_codegen::output::Ownership;
@@ -164,9 +165,186 @@ enum Command {
         #[arg(long)]
         envelope: bool,
     },
+    /// The dead-letter queues of the catalog's consuming services on a broker: list them,
+    /// show, replay (validated against today's schemas), export and purge their messages.
+    /// Exit 0 done, 1 a message was kept (invalid, unroutable), 2 input or connection error.
+    Dlq {
+        #[command(subcommand)]
+        verb: DlqVerb,
+    },
     /// List every lint and compatibility rule with its ID, severity or category, and what it
     /// checks.
     Rules,
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqVerb {
+    /// Per service: its dead-letter queue's depth and the count of each reason.
+    List {
+        #[command(flatten)]
+        on: DlqOn,
+        #[command(flatten)]
+        select: DlqSelect,
+    },
+    /// Print the messages with their reason, error, attempt, origin, time and body; they
+    /// stay in the queue.
+    Show {
+        #[command(flatten)]
+        on: DlqOn,
+        #[command(flatten)]
+        select: DlqSelect,
+        /// One JSON object per message and line (the export format).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-publish the selected messages to where they were first published, with confirms;
+    /// each is validated against its event version's schema first (an invalid one stays,
+    /// reported), starts again at attempt 1, and leaves the queue once its copy is confirmed.
+    Replay {
+        #[command(flatten)]
+        on: DlqOn,
+        #[command(flatten)]
+        select: DlqSelect,
+        /// `original`: the exchange and routing key it was first published with (every
+        /// queue bound there gets it again); `failed-queue`: only the queue it failed in.
+        #[arg(long, value_enum, default_value_t = ReplayTo::Original)]
+        to: ReplayTo,
+        /// Say what would be replayed and what would stay; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// At most this many messages per second.
+        #[arg(long, value_name = "PER_SECOND")]
+        rate: Option<u32>,
+    },
+    /// Write the selected messages to a JSON Lines archive (bodies byte for byte); they stay
+    /// in the queue.
+    Export {
+        #[command(flatten)]
+        on: DlqOn,
+        #[command(flatten)]
+        select: DlqSelect,
+        /// The archive (`-` for standard output); written whole or not at all.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Remove the selected messages for good.
+    Purge {
+        #[command(flatten)]
+        on: DlqOn,
+        #[command(flatten)]
+        select: DlqSelect,
+        /// Confirms the removal.
+        #[arg(long)]
+        yes: bool,
+        /// Archive the messages here first (JSON Lines): none is removed before the archive
+        /// is on disk.
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
+    },
+}
+
+/// Which broker and which services' dead-letter queues.
+#[derive(Debug, Args)]
+struct DlqOn {
+    /// The broker (several addresses separated by commas).
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        hide_env_values = true,
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    url: String,
+    /// Prefix in front of every exchange and queue name.
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// Only this consuming service's dead-letter queue (repeatable); default: every one.
+    #[arg(long = "service", value_name = "SERVICE")]
+    services: Vec<String>,
+}
+
+/// Which messages: every condition given must hold; a repeated flag accepts any of its values.
+#[derive(Debug, Args)]
+struct DlqSelect {
+    /// Dead-lettered for this reason (`handler-rejected`, `retries-exhausted`, `malformed`,
+    /// `schema-invalid`, the broker's `expired`, …).
+    #[arg(long = "reason", value_name = "REASON")]
+    reasons: Vec<String>,
+    /// Of this event version (`UserRegistered.v1`).
+    #[arg(long = "type", value_name = "MESSAGE_TYPE")]
+    types: Vec<String>,
+    /// With this message ID.
+    #[arg(long = "id", value_name = "MESSAGE_ID")]
+    ids: Vec<String>,
+    /// Dead-lettered at or after this time (RFC 3339).
+    #[arg(long, value_parser = rfc3339)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Dead-lettered before this time (RFC 3339).
+    #[arg(long, value_parser = rfc3339)]
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Read at most this many messages of each queue.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+fn rfc3339(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{e}; write a time such as 2026-12-07T09:30:00Z"))
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReplayTo {
+    Original,
+    FailedQueue,
+}
+
+impl DlqVerb {
+    /// The request the `dlq` module runs.
+    fn into_request(self) -> dlq::Request {
+        let (verb, on, select) = match self {
+            DlqVerb::List { on, select } => (dlq::Verb::List, on, select),
+            DlqVerb::Show { on, select, json } => (dlq::Verb::Show { json }, on, select),
+            DlqVerb::Replay {
+                on,
+                select,
+                to,
+                dry_run,
+                rate,
+            } => {
+                let target = match to {
+                    ReplayTo::Original => schemactl_runtime::dlq::Target::Original,
+                    ReplayTo::FailedQueue => schemactl_runtime::dlq::Target::FailedQueue,
+                };
+                let verb = dlq::Verb::Replay {
+                    target,
+                    dry_run,
+                    rate,
+                };
+                (verb, on, select)
+            }
+            DlqVerb::Export { on, select, out } => (dlq::Verb::Export { out }, on, select),
+            DlqVerb::Purge {
+                on,
+                select,
+                yes,
+                export,
+            } => (dlq::Verb::Purge { yes, export }, on, select),
+        };
+        dlq::Request {
+            verb,
+            url: on.url,
+            prefix: on.prefix,
+            services: on.services,
+            filter: schemactl_runtime::dlq::Filter {
+                reasons: select.reasons,
+                message_types: select.types,
+                message_ids: select.ids,
+                since: select.since,
+                until: select.until,
+            },
+            limit: select.limit,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -268,6 +446,10 @@ fn run(cli: Cli) -> Status {
     };
     match cli.command {
         Command::Rules => rules(),
+        Command::Dlq { verb } => match load_catalog(&cli.catalog, &options) {
+            Ok(catalog) => dlq::run(&catalog, verb.into_request()),
+            Err(status) => status,
+        },
         Command::Validate {
             event,
             files,

@@ -10,7 +10,8 @@
 //! - With the `amqp` feature (default), over lapin: [`Publisher`] (confirms, mandatory,
 //!   retries, recovery) and [`consumer`] (typed dispatch, retry queues, dead-lettering,
 //!   idempotency, batched acks, graceful shutdown), traced with `tracing` spans named after
-//!   the OpenTelemetry messaging conventions and counted through the `metrics` facade.
+//!   the OpenTelemetry messaging conventions and counted through the `metrics` facade;
+//!   [`dlq`] (dead-letter queues read, replayed, archived and purged without loss).
 //! - [`include_catalog!`]: pulls the tree written by `schemactl_codegen::Builder` into a crate.
 
 #![warn(missing_docs)]
@@ -27,6 +28,8 @@ pub mod trace;
 pub mod connect;
 #[cfg(feature = "amqp")]
 pub mod consumer;
+#[cfg(feature = "amqp")]
+pub mod dlq;
 #[cfg(feature = "amqp")]
 pub mod error;
 #[cfg(feature = "amqp")]

@@ -20,6 +20,9 @@ pub const DUPLICATES: &str = "schemactl_messages_duplicate_total";
 pub const CONFIRM_LATENCY: &str = "schemactl_publish_confirm_seconds";
 /// Gauge: 1 while the broker blocks a publisher's connection (a memory or disk alarm), else 0.
 pub const PUBLISHER_BLOCKED: &str = "schemactl_publisher_blocked";
+/// Gauge: messages in a service's dead-letter queue (labels `service`, `queue`), set by
+/// [`dlq::depths`](crate::dlq::depths).
+pub const DEAD_LETTER_DEPTH: &str = "schemactl_dead_letter_queue_messages";
 /// Histogram: seconds a handler took.
 pub const HANDLER_LATENCY: &str = "schemactl_handler_seconds";
 
