@@ -31,6 +31,20 @@ pub struct CatalogConfig {
     /// Lint settings.
     #[serde(default)]
     pub lint: LintConfig,
+    /// What the generated Rust includes.
+    #[serde(default)]
+    pub generate: GenerateConfig,
+}
+
+/// `[generate]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateConfig {
+    /// Also generate, per producing service, a writer of its events into a transactional
+    /// outbox (`<Service>Outbox`); the crate that includes the code then needs
+    /// `schemactl-runtime`'s `outbox` feature.
+    #[serde(default)]
+    pub outbox: bool,
 }
 
 /// `[catalog]`.

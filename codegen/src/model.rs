@@ -310,6 +310,11 @@ impl ServiceNames {
         format!("{}Publisher", self.type_name)
     }
 
+    /// The outbox writer, e.g. `UserServiceOutbox`.
+    pub fn outbox(&self) -> String {
+        format!("{}Outbox", self.type_name)
+    }
+
     /// The handler trait, e.g. `NotificationServiceHandler`.
     pub fn handler(&self) -> String {
         format!("{}Handler", self.type_name)

@@ -90,6 +90,7 @@ pub fn producers(catalog: &Catalog) -> TokenStream {
                 }
             }
         });
+        let outbox = catalog.config.generate.outbox.then(|| outbox_writer(catalog, s));
         quote! {
             #doc
             #[derive(Debug, Clone)]
@@ -114,9 +115,70 @@ pub fn producers(catalog: &Catalog) -> TokenStream {
 
                 #(#methods)*
             }
+
+            #outbox
         }
     });
     quote!(#(#items)*)
+}
+
+/// A producing service's outbox writer: per event version a method that writes the event
+/// into the outbox inside the caller's transaction.
+fn outbox_writer(catalog: &Catalog, s: &Service) -> TokenStream {
+    let ty = format_ident!("{}", s.rust.outbox());
+    let name = &s.name;
+    let doc = format!(
+        " Writes the events of `{name}` into a transactional outbox, inside the caller's \
+         transaction; a [`Relay`](::schemactl_runtime::outbox::Relay) publishes them once it \
+         commits."
+    );
+    let methods = versions(catalog, &s.produces).into_iter().map(|v| {
+        let method = format_ident!("{}", v.rust.method);
+        let payload = payload_path(v);
+        let deprecated = deprecation(v);
+        let doc = format!(
+            " Writes `{}` into the outbox in `tx`: published to `{}` with routing key `{}` \
+             after `tx` commits, never if it rolls back.",
+            v.message_type, v.exchange, v.routing_key
+        );
+        quote! {
+            #[doc = #doc]
+            #deprecated
+            pub async fn #method(
+                &self,
+                tx: &::schemactl_runtime::outbox::Transaction<'_>,
+                payload: &#payload,
+                ctx: &::schemactl_runtime::PublishContext,
+            ) -> ::core::result::Result<::schemactl_runtime::outbox::Staged, ::schemactl_runtime::outbox::OutboxError> {
+                self.outbox.write(tx, payload, ctx).await
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Debug, Clone)]
+        pub struct #ty {
+            outbox: ::schemactl_runtime::outbox::Outbox,
+        }
+
+        impl #ty {
+            /// The producing service, the envelope's `sourceService`.
+            pub const SERVICE: &'static str = #name;
+
+            /// Wraps an outbox; create it with [`super::publisher_config`] so that rows hold
+            /// the catalog's dialects.
+            pub fn new(outbox: ::schemactl_runtime::outbox::Outbox) -> Self {
+                Self { outbox }
+            }
+
+            /// The underlying outbox.
+            pub fn outbox(&self) -> &::schemactl_runtime::outbox::Outbox {
+                &self.outbox
+            }
+
+            #(#methods)*
+        }
+    }
 }
 
 /// `consumers.rs`: per consuming service a handler trait and the dispatch that binds it to

@@ -67,6 +67,48 @@ impl DeliveryServicePublisher {
         self.publisher.send(payload, ctx).await
     }
 }
+/// Writes the events of `delivery-service` into a transactional outbox, inside the caller's transaction; a [`Relay`](::schemactl_runtime::outbox::Relay) publishes them once it commits.
+#[derive(Debug, Clone)]
+pub struct DeliveryServiceOutbox {
+    outbox: ::schemactl_runtime::outbox::Outbox,
+}
+impl DeliveryServiceOutbox {
+    /// The producing service, the envelope's `sourceService`.
+    pub const SERVICE: &'static str = "delivery-service";
+    /// Wraps an outbox; create it with [`super::publisher_config`] so that rows hold
+    /// the catalog's dialects.
+    pub fn new(outbox: ::schemactl_runtime::outbox::Outbox) -> Self {
+        Self { outbox }
+    }
+    /// The underlying outbox.
+    pub fn outbox(&self) -> &::schemactl_runtime::outbox::Outbox {
+        &self.outbox
+    }
+    /// Writes `DeliveryConfirmed.v1` into the outbox in `tx`: published to `collector-events` with routing key `delivery.confirmed` after `tx` commits, never if it rolls back.
+    pub async fn delivery_confirmed_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::delivery::delivery_confirmed_v1::DeliveryConfirmed,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+    /// Writes `DeliveryDispatched.v1` into the outbox in `tx`: published to `collector-events` with routing key `delivery.dispatched` after `tx` commits, never if it rolls back.
+    pub async fn delivery_dispatched_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::delivery::delivery_dispatched_v1::DeliveryDispatched,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+}
 /// Publishes the events of `hr-service`.
 ///
 /// Employees and payroll (Collector).
@@ -133,6 +175,48 @@ impl HrServicePublisher {
         self.publisher.send(payload, ctx).await
     }
 }
+/// Writes the events of `hr-service` into a transactional outbox, inside the caller's transaction; a [`Relay`](::schemactl_runtime::outbox::Relay) publishes them once it commits.
+#[derive(Debug, Clone)]
+pub struct HrServiceOutbox {
+    outbox: ::schemactl_runtime::outbox::Outbox,
+}
+impl HrServiceOutbox {
+    /// The producing service, the envelope's `sourceService`.
+    pub const SERVICE: &'static str = "hr-service";
+    /// Wraps an outbox; create it with [`super::publisher_config`] so that rows hold
+    /// the catalog's dialects.
+    pub fn new(outbox: ::schemactl_runtime::outbox::Outbox) -> Self {
+        Self { outbox }
+    }
+    /// The underlying outbox.
+    pub fn outbox(&self) -> &::schemactl_runtime::outbox::Outbox {
+        &self.outbox
+    }
+    /// Writes `EmployeeHired.v1` into the outbox in `tx`: published to `collector-events` with routing key `employee.hired` after `tx` commits, never if it rolls back.
+    pub async fn employee_hired_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::hr::employee_hired_v1::EmployeeHired,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+    /// Writes `PayrollProcessed.v1` into the outbox in `tx`: published to `collector-events` with routing key `payroll.processed` after `tx` commits, never if it rolls back.
+    pub async fn payroll_processed_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::hr::payroll_processed_v1::PayrollProcessed,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+}
 /// Publishes the events of `inventory-service`.
 ///
 /// Stock levels and reservations per warehouse (Collector).
@@ -175,6 +259,36 @@ impl InventoryServicePublisher {
         ::schemactl_runtime::PublishError,
     > {
         self.publisher.send(payload, ctx).await
+    }
+}
+/// Writes the events of `inventory-service` into a transactional outbox, inside the caller's transaction; a [`Relay`](::schemactl_runtime::outbox::Relay) publishes them once it commits.
+#[derive(Debug, Clone)]
+pub struct InventoryServiceOutbox {
+    outbox: ::schemactl_runtime::outbox::Outbox,
+}
+impl InventoryServiceOutbox {
+    /// The producing service, the envelope's `sourceService`.
+    pub const SERVICE: &'static str = "inventory-service";
+    /// Wraps an outbox; create it with [`super::publisher_config`] so that rows hold
+    /// the catalog's dialects.
+    pub fn new(outbox: ::schemactl_runtime::outbox::Outbox) -> Self {
+        Self { outbox }
+    }
+    /// The underlying outbox.
+    pub fn outbox(&self) -> &::schemactl_runtime::outbox::Outbox {
+        &self.outbox
+    }
+    /// Writes `StockLow.v1` into the outbox in `tx`: published to `collector-events` with routing key `stock.low` after `tx` commits, never if it rolls back.
+    pub async fn stock_low_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::stock::stock_low_v1::StockLow,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
     }
 }
 /// Publishes the events of `invoices-service`.
@@ -221,6 +335,36 @@ impl InvoicesServicePublisher {
         self.publisher.send(payload, ctx).await
     }
 }
+/// Writes the events of `invoices-service` into a transactional outbox, inside the caller's transaction; a [`Relay`](::schemactl_runtime::outbox::Relay) publishes them once it commits.
+#[derive(Debug, Clone)]
+pub struct InvoicesServiceOutbox {
+    outbox: ::schemactl_runtime::outbox::Outbox,
+}
+impl InvoicesServiceOutbox {
+    /// The producing service, the envelope's `sourceService`.
+    pub const SERVICE: &'static str = "invoices-service";
+    /// Wraps an outbox; create it with [`super::publisher_config`] so that rows hold
+    /// the catalog's dialects.
+    pub fn new(outbox: ::schemactl_runtime::outbox::Outbox) -> Self {
+        Self { outbox }
+    }
+    /// The underlying outbox.
+    pub fn outbox(&self) -> &::schemactl_runtime::outbox::Outbox {
+        &self.outbox
+    }
+    /// Writes `InvoiceIssued.v1` into the outbox in `tx`: published to `collector-events` with routing key `invoice.issued` after `tx` commits, never if it rolls back.
+    pub async fn invoice_issued_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::invoice::invoice_issued_v1::InvoiceIssued,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+}
 /// Publishes the events of `offers-service`.
 ///
 /// Quotes and offers to customers (Collector).
@@ -263,6 +407,36 @@ impl OffersServicePublisher {
         ::schemactl_runtime::PublishError,
     > {
         self.publisher.send(payload, ctx).await
+    }
+}
+/// Writes the events of `offers-service` into a transactional outbox, inside the caller's transaction; a [`Relay`](::schemactl_runtime::outbox::Relay) publishes them once it commits.
+#[derive(Debug, Clone)]
+pub struct OffersServiceOutbox {
+    outbox: ::schemactl_runtime::outbox::Outbox,
+}
+impl OffersServiceOutbox {
+    /// The producing service, the envelope's `sourceService`.
+    pub const SERVICE: &'static str = "offers-service";
+    /// Wraps an outbox; create it with [`super::publisher_config`] so that rows hold
+    /// the catalog's dialects.
+    pub fn new(outbox: ::schemactl_runtime::outbox::Outbox) -> Self {
+        Self { outbox }
+    }
+    /// The underlying outbox.
+    pub fn outbox(&self) -> &::schemactl_runtime::outbox::Outbox {
+        &self.outbox
+    }
+    /// Writes `OfferApproved.v1` into the outbox in `tx`: published to `collector-events` with routing key `offer.approved` after `tx` commits, never if it rolls back.
+    pub async fn offer_approved_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::offer::offer_approved_v1::OfferApproved,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
     }
 }
 /// Publishes the events of `onboarding-service`.
@@ -351,6 +525,60 @@ impl OnboardingServicePublisher {
         ::schemactl_runtime::PublishError,
     > {
         self.publisher.send(payload, ctx).await
+    }
+}
+/// Writes the events of `onboarding-service` into a transactional outbox, inside the caller's transaction; a [`Relay`](::schemactl_runtime::outbox::Relay) publishes them once it commits.
+#[derive(Debug, Clone)]
+pub struct OnboardingServiceOutbox {
+    outbox: ::schemactl_runtime::outbox::Outbox,
+}
+impl OnboardingServiceOutbox {
+    /// The producing service, the envelope's `sourceService`.
+    pub const SERVICE: &'static str = "onboarding-service";
+    /// Wraps an outbox; create it with [`super::publisher_config`] so that rows hold
+    /// the catalog's dialects.
+    pub fn new(outbox: ::schemactl_runtime::outbox::Outbox) -> Self {
+        Self { outbox }
+    }
+    /// The underlying outbox.
+    pub fn outbox(&self) -> &::schemactl_runtime::outbox::Outbox {
+        &self.outbox
+    }
+    /// Writes `OnboardingCompleted.v1` into the outbox in `tx`: published to `onboarding.events` with routing key `onboarding.completed` after `tx` commits, never if it rolls back.
+    pub async fn onboarding_completed_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::onboarding::onboarding_completed_v1::OnboardingCompleted,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+    /// Writes `OnboardingStepCompleted.v1` into the outbox in `tx`: published to `onboarding.events` with routing key `onboarding.step.completed` after `tx` commits, never if it rolls back.
+    pub async fn onboarding_step_completed_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::onboarding::onboarding_step_completed_v1::OnboardingStepCompleted,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+    /// Writes `OnboardingStepStarted.v1` into the outbox in `tx`: published to `onboarding.events` with routing key `onboarding.step.started` after `tx` commits, never if it rolls back.
+    pub async fn onboarding_step_started_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::onboarding::onboarding_step_started_v1::OnboardingStepStarted,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
     }
 }
 /// Publishes the events of `orchestration-service`.
@@ -463,6 +691,72 @@ impl OrchestrationServicePublisher {
         self.publisher.send(payload, ctx).await
     }
 }
+/// Writes the events of `orchestration-service` into a transactional outbox, inside the caller's transaction; a [`Relay`](::schemactl_runtime::outbox::Relay) publishes them once it commits.
+#[derive(Debug, Clone)]
+pub struct OrchestrationServiceOutbox {
+    outbox: ::schemactl_runtime::outbox::Outbox,
+}
+impl OrchestrationServiceOutbox {
+    /// The producing service, the envelope's `sourceService`.
+    pub const SERVICE: &'static str = "orchestration-service";
+    /// Wraps an outbox; create it with [`super::publisher_config`] so that rows hold
+    /// the catalog's dialects.
+    pub fn new(outbox: ::schemactl_runtime::outbox::Outbox) -> Self {
+        Self { outbox }
+    }
+    /// The underlying outbox.
+    pub fn outbox(&self) -> &::schemactl_runtime::outbox::Outbox {
+        &self.outbox
+    }
+    /// Writes `TaskCompleted.v1` into the outbox in `tx`: published to `CodingAgent.SharedKernel.Domain.Events:TaskCompletedEvent` with routing key `task.completed.v1` after `tx` commits, never if it rolls back.
+    pub async fn task_completed_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::orchestration::task_completed_v1::TaskCompleted,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+    /// Writes `TaskCreated.v1` into the outbox in `tx`: published to `CodingAgent.SharedKernel.Domain.Events:TaskCreatedEvent` with routing key `task.created.v1` after `tx` commits, never if it rolls back.
+    pub async fn task_created_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::orchestration::task_created_v1::TaskCreated,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+    /// Writes `TaskFailed.v1` into the outbox in `tx`: published to `CodingAgent.SharedKernel.Domain.Events:TaskFailedEvent` with routing key `task.failed.v1` after `tx` commits, never if it rolls back.
+    pub async fn task_failed_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::orchestration::task_failed_v1::TaskFailed,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+    /// Writes `TaskStarted.v1` into the outbox in `tx`: published to `CodingAgent.SharedKernel.Domain.Events:TaskStartedEvent` with routing key `task.started.v1` after `tx` commits, never if it rolls back.
+    pub async fn task_started_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::orchestration::task_started_v1::TaskStarted,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+}
 /// Publishes the events of `orders-service`.
 ///
 /// Sales orders (Collector).
@@ -529,6 +823,48 @@ impl OrdersServicePublisher {
         self.publisher.send(payload, ctx).await
     }
 }
+/// Writes the events of `orders-service` into a transactional outbox, inside the caller's transaction; a [`Relay`](::schemactl_runtime::outbox::Relay) publishes them once it commits.
+#[derive(Debug, Clone)]
+pub struct OrdersServiceOutbox {
+    outbox: ::schemactl_runtime::outbox::Outbox,
+}
+impl OrdersServiceOutbox {
+    /// The producing service, the envelope's `sourceService`.
+    pub const SERVICE: &'static str = "orders-service";
+    /// Wraps an outbox; create it with [`super::publisher_config`] so that rows hold
+    /// the catalog's dialects.
+    pub fn new(outbox: ::schemactl_runtime::outbox::Outbox) -> Self {
+        Self { outbox }
+    }
+    /// The underlying outbox.
+    pub fn outbox(&self) -> &::schemactl_runtime::outbox::Outbox {
+        &self.outbox
+    }
+    /// Writes `OrderConfirmed.v1` into the outbox in `tx`: published to `collector-events` with routing key `order.confirmed` after `tx` commits, never if it rolls back.
+    pub async fn order_confirmed_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::order::order_confirmed_v1::OrderConfirmed,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+    /// Writes `OrderCreated.v1` into the outbox in `tx`: published to `collector-events` with routing key `order.created` after `tx` commits, never if it rolls back.
+    pub async fn order_created_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::order::order_created_v1::OrderCreated,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+}
 /// Publishes the events of `payment-service`.
 ///
 /// Incoming payments against invoices (Collector).
@@ -573,6 +909,36 @@ impl PaymentServicePublisher {
         self.publisher.send(payload, ctx).await
     }
 }
+/// Writes the events of `payment-service` into a transactional outbox, inside the caller's transaction; a [`Relay`](::schemactl_runtime::outbox::Relay) publishes them once it commits.
+#[derive(Debug, Clone)]
+pub struct PaymentServiceOutbox {
+    outbox: ::schemactl_runtime::outbox::Outbox,
+}
+impl PaymentServiceOutbox {
+    /// The producing service, the envelope's `sourceService`.
+    pub const SERVICE: &'static str = "payment-service";
+    /// Wraps an outbox; create it with [`super::publisher_config`] so that rows hold
+    /// the catalog's dialects.
+    pub fn new(outbox: ::schemactl_runtime::outbox::Outbox) -> Self {
+        Self { outbox }
+    }
+    /// The underlying outbox.
+    pub fn outbox(&self) -> &::schemactl_runtime::outbox::Outbox {
+        &self.outbox
+    }
+    /// Writes `InvoicePaid.v1` into the outbox in `tx`: published to `collector-events` with routing key `invoice.paid` after `tx` commits, never if it rolls back.
+    pub async fn invoice_paid_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::invoice::invoice_paid_v1::InvoicePaid,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+}
 /// Publishes the events of `project-management-service`.
 ///
 /// Projects, tasks and resource assignment (Collector).
@@ -615,6 +981,36 @@ impl ProjectManagementServicePublisher {
         ::schemactl_runtime::PublishError,
     > {
         self.publisher.send(payload, ctx).await
+    }
+}
+/// Writes the events of `project-management-service` into a transactional outbox, inside the caller's transaction; a [`Relay`](::schemactl_runtime::outbox::Relay) publishes them once it commits.
+#[derive(Debug, Clone)]
+pub struct ProjectManagementServiceOutbox {
+    outbox: ::schemactl_runtime::outbox::Outbox,
+}
+impl ProjectManagementServiceOutbox {
+    /// The producing service, the envelope's `sourceService`.
+    pub const SERVICE: &'static str = "project-management-service";
+    /// Wraps an outbox; create it with [`super::publisher_config`] so that rows hold
+    /// the catalog's dialects.
+    pub fn new(outbox: ::schemactl_runtime::outbox::Outbox) -> Self {
+        Self { outbox }
+    }
+    /// The underlying outbox.
+    pub fn outbox(&self) -> &::schemactl_runtime::outbox::Outbox {
+        &self.outbox
+    }
+    /// Writes `ProjectTaskCompleted.v1` into the outbox in `tx`: published to `collector-events` with routing key `task.completed` after `tx` commits, never if it rolls back.
+    pub async fn project_task_completed_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::project::project_task_completed_v1::ProjectTaskCompleted,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
     }
 }
 /// Publishes the events of `user-service`.
@@ -753,5 +1149,86 @@ impl UserServicePublisher {
         ::schemactl_runtime::PublishError,
     > {
         self.publisher.send(payload, ctx).await
+    }
+}
+/// Writes the events of `user-service` into a transactional outbox, inside the caller's transaction; a [`Relay`](::schemactl_runtime::outbox::Relay) publishes them once it commits.
+#[derive(Debug, Clone)]
+pub struct UserServiceOutbox {
+    outbox: ::schemactl_runtime::outbox::Outbox,
+}
+impl UserServiceOutbox {
+    /// The producing service, the envelope's `sourceService`.
+    pub const SERVICE: &'static str = "user-service";
+    /// Wraps an outbox; create it with [`super::publisher_config`] so that rows hold
+    /// the catalog's dialects.
+    pub fn new(outbox: ::schemactl_runtime::outbox::Outbox) -> Self {
+        Self { outbox }
+    }
+    /// The underlying outbox.
+    pub fn outbox(&self) -> &::schemactl_runtime::outbox::Outbox {
+        &self.outbox
+    }
+    /// Writes `UserDeactivated.v1` into the outbox in `tx`: published to `user.events` with routing key `user.deactivated.v1` after `tx` commits, never if it rolls back.
+    pub async fn user_deactivated_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::user::user_deactivated_v1::UserDeactivated,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+    /// Writes `UserEmailVerified.v1` into the outbox in `tx`: published to `user.events` with routing key `user.email.verified.v1` after `tx` commits, never if it rolls back.
+    pub async fn user_email_verified_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::user::user_email_verified_v1::UserEmailVerified,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+    /// Writes `UserProfileUpdated.v1` into the outbox in `tx`: published to `user.events` with routing key `user.profile.updated.v1` after `tx` commits, never if it rolls back.
+    pub async fn user_profile_updated_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::user::user_profile_updated_v1::UserProfileUpdated,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+    /// Writes `UserRegistered.v1` into the outbox in `tx`: published to `user.events` with routing key `user.registered.v1` after `tx` commits, never if it rolls back.
+    #[deprecated(
+        note = "Publish UserRegistered.v2; v1 is kept until its consumers move."
+    )]
+    pub async fn user_registered_v1(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::user::user_registered_v1::UserRegistered,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
+    }
+    /// Writes `UserRegistered.v2` into the outbox in `tx`: published to `user.events` with routing key `user.registered.v2` after `tx` commits, never if it rolls back.
+    pub async fn user_registered_v2(
+        &self,
+        tx: &::schemactl_runtime::outbox::Transaction<'_>,
+        payload: &super::user::user_registered_v2::UserRegistered,
+        ctx: &::schemactl_runtime::PublishContext,
+    ) -> ::core::result::Result<
+        ::schemactl_runtime::outbox::Staged,
+        ::schemactl_runtime::outbox::OutboxError,
+    > {
+        self.outbox.write(tx, payload, ctx).await
     }
 }

@@ -269,21 +269,10 @@ impl PostgresStore {
     /// Connects with a libpq-style `config` (`host=127.0.0.1 user=postgres dbname=test`) and
     /// creates `table` (an SQL identifier: letters, digits, `_`) when it does not exist.
     pub async fn connect(config: &str, table: &str, ttl: Ttl) -> Result<Self, StoreError> {
-        let valid = table.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            return Err(StoreError(format!(
-                "`{table}` is not a plain SQL identifier (letters, digits and _)"
-            )));
-        }
-        let (client, connection) = tokio_postgres::connect(config, tokio_postgres::NoTls)
+        let table = crate::postgres::identifier(table).map_err(StoreError)?;
+        let client = crate::postgres::connect(config, "the idempotency store's")
             .await
             .map_err(|e| StoreError(format!("cannot connect to PostgreSQL: {e}")))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "idempotency store connection ended");
-            }
-        });
         client
             .batch_execute(&format!(
                 "CREATE TABLE IF NOT EXISTS {table} (

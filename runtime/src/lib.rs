@@ -34,6 +34,10 @@ pub mod dlq;
 pub mod error;
 #[cfg(feature = "amqp")]
 pub mod idempotency;
+#[cfg(feature = "outbox")]
+pub mod outbox;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "amqp")]
 pub mod publisher;
 #[cfg(feature = "amqp")]

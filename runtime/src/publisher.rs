@@ -26,7 +26,6 @@ use futures_util::future::join_all;
 use futures_util::StreamExt;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{Channel, Confirmation, Connection, PublisherConfirm};
-use serde::Serialize;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{field, Instrument, Span};
 
@@ -366,111 +365,23 @@ impl Publisher {
         payload: &E,
         ctx: &PublishContext,
     ) -> Result<PendingConfirm, PublishError> {
-        if self.inner.config.validate {
-            self.validate::<E>(payload)?;
-        }
-        let envelope = EnvelopeRef {
-            payload,
-            source: E::PRODUCER,
-            message_type: E::MESSAGE_TYPE,
-            dialect: E::DIALECT,
-            wire_type: E::WIRE_TYPE,
-        };
-        self.send_envelope(envelope, E::EXCHANGE, E::ROUTING_KEY, ctx)
-            .await
-    }
-
-    fn validate<E: Event>(&self, payload: &E) -> Result<(), PublishError> {
-        let invalid = |pointer: String, message: String| -> PublishError {
-            PublishErrorKind::Invalid {
-                message_type: E::MESSAGE_TYPE.to_owned(),
-                pointer,
-                message,
-            }
-            .into()
-        };
-        let validator = self
-            .inner
-            .validators
-            .get(E::MESSAGE_TYPE, E::SCHEMA)
-            .map_err(|m| invalid(String::new(), format!("the schema does not compile: {m}")))?;
-        let value = serde_json::to_value(payload)
-            .map_err(|e| invalid(String::new(), format!("cannot serialize: {e}")))?;
-        match first_error(&validator, &value) {
-            Some((pointer, message)) => Err(invalid(pointer, message)),
-            None => Ok(()),
-        }
-    }
-
-    async fn send_envelope<T: Serialize>(
-        &self,
-        e: EnvelopeRef<'_, T>,
-        exchange: &str,
-        routing_key: &str,
-        ctx: &PublishContext,
-    ) -> Result<PendingConfirm, PublishError> {
-        let exchange = crate::topology::prefixed(&self.inner.config.prefix, exchange);
-        let trace = ctx
-            .trace
-            .map(|t| t.child())
-            .unwrap_or_else(TraceContext::new_root);
-        let config = &self.inner.config;
-        let Some(dialect) = config.wire.dialect(e.dialect) else {
-            return Err(PublishErrorKind::Encode {
-                message_type: e.message_type.to_owned(),
-                source: wire::EncodeError::Dialect {
-                    dialect: e.dialect.to_owned(),
-                    message: "the publisher's `wire` does not declare it: use the catalog's \
-                              `publisher_config()`"
-                        .to_owned(),
-                },
-            }
-            .into());
-        };
-        let envelope = Envelope {
-            message_id: ctx
-                .message_id
-                .clone()
-                .unwrap_or_else(|| dialect.new_message_id()),
-            message_type: e.message_type.to_owned(),
-            envelope_version: crate::ENVELOPE_VERSION.to_owned(),
-            timestamp: ctx.timestamp.unwrap_or_else(chrono::Utc::now),
-            source_service: e.source.to_owned(),
-            correlation_id: ctx.correlation_id.clone(),
-            causation_id: ctx.causation_id.clone(),
-            tenant_id: ctx.tenant_id.clone(),
-            partition_key: ctx.partition_key.clone(),
-            payload: e.payload,
-            metadata: ctx.metadata.clone(),
-        };
-        let outgoing = wire::encode(
-            &envelope,
-            dialect,
-            e.dialect,
-            e.wire_type,
-            &exchange,
-            routing_key,
-            &trace,
-        )
-        .map_err(|source| PublishErrorKind::Encode {
-            message_type: e.message_type.to_owned(),
-            source,
-        })?;
+        let prepared = prepare(&self.inner.config, &self.inner.validators, payload, ctx)?;
+        let outgoing = prepared.outgoing()?;
         let span = tracing::info_span!(
             "publish",
-            otel.name = %format_args!("publish {exchange}"),
+            otel.name = %format_args!("publish {}", prepared.exchange),
             otel.kind = "producer",
             messaging.system = telemetry::MESSAGING_SYSTEM,
             messaging.operation.type = "send",
-            messaging.destination.name = %exchange,
-            messaging.rabbitmq.destination.routing_key = %routing_key,
-            messaging.message.id = %envelope.message_id,
+            messaging.destination.name = %prepared.exchange,
+            messaging.rabbitmq.destination.routing_key = %prepared.routing_key,
+            messaging.message.id = %prepared.message_id,
             messaging.message.conversation_id = field::Empty,
             messaging.message.body.size = outgoing.body.len(),
-            schemactl.message_type = e.message_type,
-            trace_id = %trace.trace_id_hex(),
+            schemactl.message_type = prepared.message_type,
+            trace_id = %prepared.trace.trace_id_hex(),
         );
-        if let Some(c) = &envelope.correlation_id {
+        if let Some(c) = &prepared.correlation_id {
             span.record("messaging.message.conversation_id", c.as_str());
         }
         self.send_outgoing(outgoing, span).await
@@ -632,14 +543,6 @@ impl Publisher {
             .close(200, "publisher closed".into())
             .await;
     }
-}
-
-struct EnvelopeRef<'a, T> {
-    payload: &'a T,
-    source: &'a str,
-    message_type: &'a str,
-    dialect: &'a str,
-    wire_type: &'a str,
 }
 
 /// A message handed to the broker whose confirm has not been awaited yet. Holds a slot of the
@@ -850,5 +753,130 @@ mod tests {
         let b: Vec<u128> = (1..=5).map(|n| c.backoff(n).as_millis()).collect();
         assert_eq!(b, vec![100, 200, 400, 700, 700]);
         assert_eq!(c.backoff(u32::MAX), Duration::from_millis(700));
+    }
+}
+
+/// An event rendered for the wire and not sent yet: what [`Publisher::send`] sends, and what
+/// an outbox row holds until its relay sends it.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The exchange, prefixed.
+    pub(crate) exchange: String,
+    pub(crate) routing_key: &'static str,
+    pub(crate) message_id: String,
+    pub(crate) message_type: &'static str,
+    pub(crate) correlation_id: Option<String>,
+    pub(crate) trace: TraceContext,
+    pub(crate) rendered: wire::Rendered,
+}
+
+impl Prepared {
+    /// The message as lapin's types.
+    pub(crate) fn outgoing(&self) -> Result<wire::Outgoing, PublishError> {
+        let r = &self.rendered;
+        wire::outgoing(
+            &self.exchange,
+            self.routing_key,
+            r.body.clone(),
+            r.properties.iter().map(|(n, v)| (*n, v.as_str())),
+            r.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            &self.message_id,
+            self.message_type,
+        )
+        .map_err(|source| {
+            PublishErrorKind::Encode {
+                message_type: self.message_type.to_owned(),
+                source,
+            }
+            .into()
+        })
+    }
+}
+
+/// Validates `payload` (when `config.validate`), wraps it in its envelope and renders it in
+/// its dialect for its exchange.
+pub(crate) fn prepare<E: Event>(
+    config: &PublisherConfig,
+    validators: &Validators,
+    payload: &E,
+    ctx: &PublishContext,
+) -> Result<Prepared, PublishError> {
+    if config.validate {
+        validate(validators, payload)?;
+    }
+    let encode_error = |source| -> PublishError {
+        PublishErrorKind::Encode {
+            message_type: E::MESSAGE_TYPE.to_owned(),
+            source,
+        }
+        .into()
+    };
+    let exchange = crate::topology::prefixed(&config.prefix, E::EXCHANGE);
+    let trace = ctx
+        .trace
+        .map(|t| t.child())
+        .unwrap_or_else(TraceContext::new_root);
+    let Some(dialect) = config.wire.dialect(E::DIALECT) else {
+        return Err(encode_error(wire::EncodeError::Dialect {
+            dialect: E::DIALECT.to_owned(),
+            message: "the publisher's `wire` does not declare it: use the catalog's \
+                      `publisher_config()`"
+                .to_owned(),
+        }));
+    };
+    let envelope = Envelope {
+        message_id: ctx
+            .message_id
+            .clone()
+            .unwrap_or_else(|| dialect.new_message_id()),
+        message_type: E::MESSAGE_TYPE.to_owned(),
+        envelope_version: crate::ENVELOPE_VERSION.to_owned(),
+        timestamp: ctx.timestamp.unwrap_or_else(chrono::Utc::now),
+        source_service: E::PRODUCER.to_owned(),
+        correlation_id: ctx.correlation_id.clone(),
+        causation_id: ctx.causation_id.clone(),
+        tenant_id: ctx.tenant_id.clone(),
+        partition_key: ctx.partition_key.clone(),
+        payload,
+        metadata: ctx.metadata.clone(),
+    };
+    let rendered = wire::render(
+        &envelope,
+        dialect,
+        E::DIALECT,
+        E::WIRE_TYPE,
+        &exchange,
+        &trace,
+    )
+    .map_err(encode_error)?;
+    Ok(Prepared {
+        exchange,
+        routing_key: E::ROUTING_KEY,
+        message_id: envelope.message_id,
+        message_type: E::MESSAGE_TYPE,
+        correlation_id: envelope.correlation_id,
+        trace,
+        rendered,
+    })
+}
+
+/// Checks `payload` against its event's schema.
+fn validate<E: Event>(validators: &Validators, payload: &E) -> Result<(), PublishError> {
+    let invalid = |pointer: String, message: String| -> PublishError {
+        PublishErrorKind::Invalid {
+            message_type: E::MESSAGE_TYPE.to_owned(),
+            pointer,
+            message,
+        }
+        .into()
+    };
+    let validator = validators
+        .get(E::MESSAGE_TYPE, E::SCHEMA)
+        .map_err(|m| invalid(String::new(), format!("the schema does not compile: {m}")))?;
+    let value = serde_json::to_value(payload)
+        .map_err(|e| invalid(String::new(), format!("cannot serialize: {e}")))?;
+    match first_error(&validator, &value) {
+        Some((pointer, message)) => Err(invalid(pointer, message)),
+        None => Ok(()),
     }
 }

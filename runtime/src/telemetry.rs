@@ -23,6 +23,10 @@ pub const PUBLISHER_BLOCKED: &str = "schemactl_publisher_blocked";
 /// Gauge: messages in a service's dead-letter queue (labels `service`, `queue`), set by
 /// [`dlq::depths`](crate::dlq::depths).
 pub const DEAD_LETTER_DEPTH: &str = "schemactl_dead_letter_queue_messages";
+/// Counter: outbox rows a relay published and marked sent (label `table`).
+pub const OUTBOX_RELAYED: &str = "schemactl_outbox_relayed_total";
+/// Counter: outbox rows whose publish failed and wait for their next attempt (label `table`).
+pub const OUTBOX_FAILED: &str = "schemactl_outbox_failed_total";
 /// Histogram: seconds a handler took.
 pub const HANDLER_LATENCY: &str = "schemactl_handler_seconds";
 

@@ -89,13 +89,37 @@ pub fn encode<T: Serialize>(
     routing_key: &str,
     trace: &TraceContext,
 ) -> Result<Outgoing, EncodeError> {
-    // Only MassTransit's envelope names the sending host.
+    let rendered = render(env, dialect, dialect_name, wire_type, exchange, trace)?;
+    outgoing(
+        exchange,
+        routing_key,
+        rendered.body,
+        rendered.properties.iter().map(|(n, v)| (*n, v.as_str())),
+        rendered
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+        &env.message_id,
+        &env.message_type,
+    )
+}
+
+/// [`crate::render::render`] with the sending host MassTransit's envelope names (only that
+/// dialect names it).
+pub(crate) fn render<T: Serialize>(
+    env: &Envelope<T>,
+    dialect: &Dialect,
+    dialect_name: &str,
+    wire_type: &str,
+    exchange: &str,
+    trace: &TraceContext,
+) -> Result<crate::render::Rendered, EncodeError> {
     let host = if dialect.base == DialectBase::Masstransit {
         HostInfo::current(&env.source_service)
     } else {
         HostInfo::default()
     };
-    let rendered = crate::render::render(
+    crate::render::render(
         env,
         dialect,
         dialect_name,
@@ -103,31 +127,45 @@ pub fn encode<T: Serialize>(
         exchange,
         &trace.to_string(),
         &host,
-    )?;
-    let mut headers = FieldTable::default();
-    for (name, value) in rendered.headers {
-        headers.insert(name.into(), long(value));
+    )
+}
+
+/// A message laid out as [`crate::render::Rendered`] (properties and headers by name, as
+/// text), as lapin's types: how the publisher sends what it renders, and how an outbox
+/// relay sends what was rendered into a row.
+pub fn outgoing<'a>(
+    exchange: &str,
+    routing_key: &str,
+    body: Vec<u8>,
+    properties: impl IntoIterator<Item = (&'a str, &'a str)>,
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    message_id: &str,
+    message_type: &str,
+) -> Result<Outgoing, EncodeError> {
+    let mut table = FieldTable::default();
+    for (name, value) in headers {
+        table.insert(short("header", name)?, long(value));
     }
-    let mut properties = BasicProperties::default().with_headers(headers);
-    for (name, value) in &rendered.properties {
-        properties = match *name {
-            "content_type" => properties.with_content_type(short("contentType", value)?),
-            "delivery_mode" => properties.with_delivery_mode(2),
-            "message_id" => properties.with_message_id(short("messageId", value)?),
-            "type" => properties.with_type(short("type", value)?),
-            "app_id" => properties.with_app_id(short("sourceService", value)?),
-            "timestamp" => properties.with_timestamp(value.parse().unwrap_or(0)),
-            "correlation_id" => properties.with_correlation_id(short("correlationId", value)?),
-            _ => properties,
+    let mut p = BasicProperties::default().with_headers(table);
+    for (name, value) in properties {
+        p = match name {
+            "content_type" => p.with_content_type(short("contentType", value)?),
+            "delivery_mode" => p.with_delivery_mode(2),
+            "message_id" => p.with_message_id(short("messageId", value)?),
+            "type" => p.with_type(short("type", value)?),
+            "app_id" => p.with_app_id(short("sourceService", value)?),
+            "timestamp" => p.with_timestamp(value.parse().unwrap_or(0)),
+            "correlation_id" => p.with_correlation_id(short("correlationId", value)?),
+            _ => p,
         };
     }
     Ok(Outgoing {
         exchange: short("exchange", exchange)?,
         routing_key: short("routingKey", routing_key)?,
-        body: rendered.body,
-        properties,
-        message_id: env.message_id.clone(),
-        message_type: env.message_type.clone(),
+        body,
+        properties: p,
+        message_id: message_id.to_owned(),
+        message_type: message_type.to_owned(),
     })
 }
 
