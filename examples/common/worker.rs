@@ -25,6 +25,7 @@ pub fn unique_prefix(name: &str) -> String {
 /// A running service binary.
 pub struct Worker {
     child: Child,
+    stdin: Option<std::process::ChildStdin>,
     lines: mpsc::Receiver<String>,
     output: Vec<String>,
 }
@@ -34,11 +35,13 @@ impl Worker {
     pub fn start(exe: &str, env: &[(&str, &str)]) -> Worker {
         let mut child = Command::new(exe)
             .envs(env.iter().copied())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("{exe}: {e}"));
         let stdout = child.stdout.take().expect("stdout is piped");
+        let stdin = child.stdin.take();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -49,9 +52,18 @@ impl Worker {
         });
         Worker {
             child,
+            stdin,
             lines,
             output: Vec::new(),
         }
+    }
+
+    /// Writes `line` to its standard input.
+    pub fn write_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin is piped");
+        writeln!(stdin, "{line}").expect("the service reads its input");
+        stdin.flush().expect("the service reads its input");
     }
 
     /// The first line from now on that contains `text`, waiting at most `timeout`.
