@@ -72,6 +72,10 @@ pub enum Verb {
     },
 }
 
+/// Messages `list` reads per queue for its counts unless `--limit` says otherwise: each is
+/// held in memory until the scan ends.
+const LIST_LIMIT: usize = 10_000;
+
 /// Runs `request` against the broker; prints the report.
 pub fn run(catalog: &Catalog, request: Request) -> Status {
     crate::broker::block_on(run_async(catalog, request))
@@ -350,7 +354,7 @@ async fn count_reasons(
     request: &Request,
 ) -> Result<(usize, BTreeMap<String, usize>), DlqError> {
     let dlq = DeadLetterQueue::open(connection, queue).await?;
-    let mut scan = dlq.scan(request.limit).await?;
+    let mut scan = dlq.scan(Some(request.limit.unwrap_or(LIST_LIMIT))).await?;
     let mut seen = 0;
     let mut reasons = BTreeMap::new();
     while let Some(mut letter) = scan.next().await? {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 mod broker;
 mod dlq;
+mod sarif;
 mod stdio;
 mod validate;
 
@@ -375,6 +376,8 @@ enum DiffFormat {
     Json,
     Github,
     Markdown,
+    /// SARIF 2.1.0, for GitHub code scanning and other CI dashboards.
+    Sarif,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -616,6 +619,30 @@ fn diff(
                     f.message
                 );
             }
+        }
+        DiffFormat::Sarif => {
+            let results: Vec<sarif::SarifResult> = findings
+                .iter()
+                .map(|f| sarif::SarifResult {
+                    rule: f.rule,
+                    level: "error",
+                    message: format!(
+                        "{} breaks {} at {}: {}",
+                        f.rule.id(),
+                        f.direction,
+                        f.pointer(),
+                        f.message
+                    ),
+                    file: file.clone(),
+                    line: 1,
+                    column: 1,
+                    fingerprint: format!("{}:{}", f.rule.id(), f.pointer()),
+                })
+                .collect();
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&sarif::log(&results)).unwrap_or_default()
+            );
         }
         DiffFormat::Markdown => {
             if findings.is_empty() {
@@ -1275,6 +1302,38 @@ fn print_check(
                     f.finding.message
                 );
             }
+        }
+        DiffFormat::Sarif => {
+            let results: Vec<sarif::SarifResult> = findings
+                .iter()
+                .map(|f| {
+                    let (file, line, column) = place(f);
+                    let allowed = f
+                        .allowed
+                        .as_deref()
+                        .map(|r| format!(" (allowed: {r})"))
+                        .unwrap_or_default();
+                    sarif::SarifResult {
+                        rule: f.finding.rule,
+                        level: severity(f),
+                        message: format!(
+                            "{} breaks {} in {}: {}{allowed}",
+                            f.finding.rule.id(),
+                            f.finding.direction,
+                            f.event,
+                            f.finding.message
+                        ),
+                        file,
+                        line,
+                        column,
+                        fingerprint: f.fingerprint(),
+                    }
+                })
+                .collect();
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&sarif::log(&results)).unwrap_or_default()
+            );
         }
         DiffFormat::Markdown => {
             let (breaking, benign): (Vec<_>, Vec<_>) =

@@ -164,6 +164,42 @@ fn check_against_a_ref_through_each_kind_of_change() {
             .any(|l| l.starts_with("::warning") && l.contains("rust-field-type-changed")),
         "{gh}"
     );
+    // SARIF: the same results at the same place, for code scanning.
+    let o = Command::new(env!("CARGO_BIN_EXE_schemactl"))
+        .args(["check", "--against", "main", "--format", "sarif"])
+        .current_dir(repo.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let log: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let results = run["results"].as_array().unwrap();
+    let annotations = gh.lines().filter(|l| l.starts_with("::")).count();
+    assert_eq!(results.len(), annotations, "{log:#}");
+    let narrowed = results
+        .iter()
+        .find(|r| r["ruleId"] == "string-length-narrowed")
+        .unwrap_or_else(|| panic!("{log:#}"));
+    assert_eq!(narrowed["level"], "error");
+    let index = narrowed["ruleIndex"].as_u64().unwrap() as usize;
+    assert_eq!(rules[index]["id"], "string-length-narrowed");
+    let location = &narrowed["locations"][0]["physicalLocation"];
+    assert_eq!(
+        location["artifactLocation"]["uri"],
+        "schemas/user/UserEmailVerified.v1.json"
+    );
+    let line = location["region"]["startLine"].as_u64().unwrap();
+    assert!(
+        gh.contains(&format!(",line={line},")) && line > 1,
+        "{gh}\n{location}"
+    );
+    assert!(narrowed["partialFingerprints"]["schemactl/v1"]
+        .as_str()
+        .unwrap()
+        .starts_with("string-length-narrowed:UserEmailVerified.v1:"));
+    assert!(results.iter().any(|r| r["level"] == "warning"));
     repo.reset();
 
     // A routing key change is a contract break.

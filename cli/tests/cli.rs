@@ -339,6 +339,18 @@ fn diff_exit_codes_and_formats() {
     assert_eq!(report["findings"][0]["direction"], "BACKWARD");
     let o = schemactl(&["diff", &old, &required, "--format", "github"]);
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("::error file="));
+    let o = schemactl(&[
+        "diff", &old, &required, "--mode", "backward", "--format", "sarif",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let log: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let result = &log["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "required-added");
+    assert_eq!(result["level"], "error");
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        required.as_str()
+    );
     let o = schemactl(&["diff", &old, &broken]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("broken.json:2:"), "{}", stderr(&o));
