@@ -1,21 +1,25 @@
 //! The transactional outbox on the real PostgreSQL and broker: an event written in a
 //! transaction is published after its commit and never after a rollback; rows are published
-//! in the order written; several relays share rows through `SKIP LOCKED` and publish each
-//! once; a failed publish waits for its backoff and is retried; old sent rows are deleted.
+//! in the order written; a relay whose transaction dies between the publish and the mark
+//! publishes again, and an idempotent consumer handles each event once; several relays share
+//! rows through `SKIP LOCKED` and publish each once; a failed publish waits for its backoff
+//! and is retried; old sent rows are deleted.
 //!
 //! Each test uses tables and a broker sandbox unique to the run, and drops them at the end.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use lapin::options::BasicGetOptions;
+use schemactl_catalog::consumers::Dashboard;
 use schemactl_catalog::orchestration::TaskCreatedV1;
 use schemactl_catalog::producers::OrchestrationServiceOutbox;
+use schemactl_runtime::idempotency::MemoryStore;
 use schemactl_runtime::outbox::{tokio_postgres, Batch, Client, Outbox, Relay, RelayConfig};
-use schemactl_runtime::{PublishContext, Publisher};
+use schemactl_runtime::{ConsumerConfig, PublishContext, Publisher, Uniform};
 
 mod common;
-use common::{example, Sandbox};
+use common::{amqp_url, example, receive, Recorder, Sandbox};
 
 fn postgres_config() -> String {
     std::env::var("POSTGRES_CONFIG")
@@ -125,38 +129,11 @@ impl Db {
     }
 }
 
-/// Takes every message from the dashboard's queue (in queue order), or panics after 10 s
-/// waiting for `n`.
+/// Takes `n` messages from the dashboard's queue, in queue order.
 async fn take(sandbox: &Sandbox, n: usize) -> Vec<String> {
-    let queue = sandbox.queue("dashboard");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut ids = Vec::new();
-    while ids.len() < n {
-        match sandbox
-            .channel
-            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
-            .await
-            .unwrap()
-        {
-            Some(m) => ids.push(
-                m.delivery
-                    .properties
-                    .message_id()
-                    .as_ref()
-                    .map(|id| id.to_string())
-                    .unwrap_or_default(),
-            ),
-            None => {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "{} of {n} messages reached {queue}",
-                    ids.len()
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
-    ids
+    sandbox
+        .take_ids(&sandbox.queue("dashboard"), n, Duration::from_secs(10))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,6 +186,86 @@ async fn an_event_is_published_after_its_commit_in_order_and_never_after_a_rollb
         .unwrap();
     assert_eq!(relay.clean_up().await.unwrap(), 1);
     assert_eq!(db.count("true").await, 19);
+    db.drop_tables().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_dies_before_marking_publishes_again_and_the_consumer_handles_once() {
+    let sandbox = Sandbox::new("outbox-redo").await;
+    let mut db = Db::new(&sandbox).await;
+    let (recorder, mut rx) = Recorder::new();
+    let consumer = Dashboard::new(Uniform(recorder))
+        .consume(
+            &amqp_url(),
+            ConsumerConfig {
+                idempotency: Some(Arc::new(MemoryStore::new())),
+                ..sandbox.consumer_config()
+            },
+        )
+        .await
+        .unwrap();
+    let mut written = Vec::new();
+    for i in 0..10 {
+        written.push(db.create_task(&format!("task {i}"), true).await.1);
+    }
+    // The relay's transaction dies after the broker confirmed the batch and before the rows
+    // are marked sent: a trigger refuses the mark, as a crash or a lost connection would.
+    let table = db.outbox.table().to_owned();
+    db.client
+        .batch_execute(&format!(
+            "CREATE FUNCTION {table}_refuse() RETURNS trigger AS $$
+             BEGIN RAISE EXCEPTION 'the relay died before marking'; END $$ LANGUAGE plpgsql;
+             CREATE TRIGGER refuse BEFORE UPDATE ON {table}
+             FOR EACH ROW WHEN (NEW.sent_at IS NOT NULL) EXECUTE FUNCTION {table}_refuse();"
+        ))
+        .await
+        .unwrap();
+    let mut relay = db.relay(sandbox.publisher().await).await;
+    let died = relay.relay_batch().await.unwrap_err();
+    assert!(died.to_string().contains("mark rows sent"), "{died}");
+    let first = receive(&mut rx, 10, Duration::from_secs(10)).await;
+    assert_eq!(
+        db.count("sent_at IS NULL").await,
+        10,
+        "every row still pending"
+    );
+
+    // Recovered: the same rows are published again, with the same message IDs.
+    db.client
+        .batch_execute(&format!(
+            "DROP TRIGGER refuse ON {table}; DROP FUNCTION {table}_refuse()"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        relay.relay_batch().await.unwrap(),
+        Batch {
+            sent: 10,
+            failed: 0
+        }
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while consumer.state().stats.duplicates < 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            consumer.state()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = consumer.shutdown().await.unwrap();
+    assert_eq!(
+        (stats.delivered, stats.handled, stats.duplicates),
+        (20, 10, 10),
+        "each event delivered twice, handled once"
+    );
+    assert!(rx.try_recv().is_err(), "the handler saw no repeat");
+    let handled: Vec<String> = first.iter().map(|r| r.message_id.clone()).collect();
+    let mut want = written.clone();
+    want.sort();
+    let mut got = handled;
+    got.sort();
+    assert_eq!(got, want);
     db.drop_tables().await;
 }
 

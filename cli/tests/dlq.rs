@@ -1,5 +1,5 @@
-//! `schemactl dlq` against the real broker: a schemactl consumer dead-letters messages for
-//! three reasons, then `list`, `show` and `export` read them without removing any, `replay`
+//! `schemactl dlq` against the real broker: a schemactl consumer dead-letters messages through
+//! its real failure paths (retries exhausted, schema-invalid, malformed), then `list`, `show` and `export` read them without removing any, `replay`
 //! re-publishes the valid ones (they reach the consumer again, attempt 1) and keeps the one
 //! today's schema rejects, and `purge` removes only what it selects, after archiving it.
 //!
@@ -165,8 +165,14 @@ async fn a_message_the_broker_dead_lettered_is_read_from_x_death_and_replayed() 
         Some(1)
     );
     assert_eq!(scan.finish().await.unwrap(), 1, "returned to the queue");
-    assert_eq!(queue.depth().await.unwrap(), 1);
     queue.close().await;
+    // The broker requeues asynchronously: wait (bounded) for the count to show it.
+    assert_eq!(
+        sandbox
+            .depth_reaches(&dead, 1, Duration::from_secs(10))
+            .await,
+        1
+    );
     let missing = DeadLetterQueue::open(&sandbox.connection, &format!("{}absent", sandbox.prefix))
         .await
         .unwrap_err();
@@ -191,7 +197,7 @@ fn lines(path: &Path) -> Vec<Value> {
 async fn dead_letters_are_listed_shown_exported_replayed_and_purged_without_loss() {
     let sandbox = Sandbox::new("dlq").await;
     let dlq = format!("{}.dlq", sandbox.queue("notification-service"));
-    // The handler rejects everything until the "fix" is deployed.
+    // The handler fails (retryably) until the "fix" is deployed.
     let fixed = Arc::new(AtomicBool::new(false));
     let (recorder, mut rx) = Recorder::with({
         let fixed = fixed.clone();
@@ -199,7 +205,7 @@ async fn dead_letters_are_listed_shown_exported_replayed_and_purged_without_loss
             if fixed.load(Ordering::SeqCst) {
                 Ok(())
             } else {
-                Err(HandlerError::permanent("account closed"))
+                Err(HandlerError::retryable("the mail relay refused"))
             }
         }
     });
@@ -229,13 +235,17 @@ async fn dead_letters_are_listed_shown_exported_replayed_and_purged_without_loss
         "payload": {"userId": 7},
     });
     publish_raw(&sandbox, &serde_json::to_vec(&invalid).unwrap()).await;
-    assert_eq!(receive(&mut rx, 3, Duration::from_secs(10)).await.len(), 3);
+    // Each failing message is tried max_attempts (4) times: 12 handler calls.
+    assert_eq!(
+        receive(&mut rx, 12, Duration::from_secs(30)).await.len(),
+        12
+    );
     assert_eq!(
         sandbox
             .depth_reaches(&dlq, 5, Duration::from_secs(10))
             .await,
         5,
-        "3 rejected, 1 malformed, 1 schema-invalid"
+        "3 retries exhausted, 1 malformed, 1 schema-invalid"
     );
 
     // list: depth and reasons; nothing moves.
@@ -245,7 +255,7 @@ async fn dead_letters_are_listed_shown_exported_replayed_and_purged_without_loss
     );
     assert!(out.contains("holds 5"), "{out}");
     assert!(
-        out.contains("handler-rejected 3, malformed 1, schema-invalid 1"),
+        out.contains("malformed 1, retries-exhausted 3, schema-invalid 1"),
         "{out}"
     );
     assert_eq!(
@@ -262,12 +272,21 @@ async fn dead_letters_are_listed_shown_exported_replayed_and_purged_without_loss
                 "--service",
                 "notification-service",
                 "--reason",
-                "handler-rejected",
+                "retries-exhausted",
             ],
         ),
         0,
     );
-    assert_eq!(out.matches("error: account closed").count(), 3, "{out}");
+    assert_eq!(
+        out.matches("error: the mail relay refused").count(),
+        3,
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("reason: retries-exhausted, attempt 4").count(),
+        3,
+        "{out}"
+    );
     for id in &rejected_ids {
         assert!(
             out.contains(&format!("UserEmailVerified.v1 id {id}")),
@@ -326,7 +345,7 @@ async fn dead_letters_are_listed_shown_exported_replayed_and_purged_without_loss
         "--service",
         "notification-service",
         "--reason",
-        "handler-rejected",
+        "retries-exhausted",
         "--reason",
         "schema-invalid",
     ];
@@ -431,7 +450,10 @@ async fn dead_letters_are_listed_shown_exported_replayed_and_purged_without_loss
     );
 
     let stats = consumer.shutdown().await.unwrap();
-    assert_eq!((stats.handled, stats.dead_lettered), (3, 5));
+    assert_eq!(
+        (stats.handled, stats.retried, stats.dead_lettered),
+        (3, 9, 5)
+    );
 }
 
 #[test]

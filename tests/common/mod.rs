@@ -87,6 +87,14 @@ impl Sandbox {
         }
     }
 
+    /// Opens a new connection and channel (after a fault closed them); the topology stays.
+    pub async fn reconnect(&mut self) {
+        self.connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .expect("reconnect to the broker");
+        self.channel = self.connection.create_channel().await.expect("channel");
+    }
+
     /// The (prefixed) queue of a consuming service.
     pub fn queue(&self, service: &str) -> String {
         match self.topology.service(service) {
@@ -146,6 +154,42 @@ impl Sandbox {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Takes `n` messages from `queue` (removing them) and returns their message IDs in
+    /// queue order, or panics naming how many arrived within `within`.
+    pub async fn take_ids(&self, queue: &str, n: usize, within: Duration) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut ids = Vec::with_capacity(n);
+        while ids.len() < n {
+            let got = self
+                .channel
+                .basic_get(
+                    queue.into(),
+                    lapin::options::BasicGetOptions { no_ack: true },
+                )
+                .await
+                .unwrap_or_else(|e| panic!("take from {queue}: {e}"));
+            match got {
+                Some(m) => ids.push(
+                    m.delivery
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .map(|id| id.to_string())
+                        .unwrap_or_default(),
+                ),
+                None => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "{} of {n} messages reached {queue} within {within:?}",
+                        ids.len()
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        ids
     }
 
     /// A raw consumer of a service's dead-letter queue.
