@@ -6,7 +6,7 @@
 //! until their copy is confirmed (replay) or written and synced to disk (purge with
 //! `--export`); whatever is not removed goes back to its queue in order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use schemactl_codegen::Catalog;
-use schemactl_runtime::dlq::{self, DeadLetter, DeadLetterQueue, DlqError, Filter, Target};
+use schemactl_runtime::dlq::{
+    self, DeadLetter, DeadLetterQueue, DlqError, Filter, Replaying, Target,
+};
 use schemactl_runtime::topology::ServiceQueue;
 use schemactl_runtime::wire::{self, Decoded, Received};
 use schemactl_runtime::Wire;
@@ -71,6 +73,10 @@ pub enum Verb {
         out: PathBuf,
     },
 }
+
+/// Replayed copies awaiting their confirm at once: the broker confirms them in order, and
+/// each letter is removed after its own confirm.
+const REPLAY_WINDOW: usize = 256;
 
 /// Messages `list` reads per queue for its counts unless `--limit` says otherwise: each is
 /// held in memory until the scan ends.
@@ -404,6 +410,7 @@ async fn each_queue(
     };
     let (mut selected, mut done, mut kept) = (0usize, 0usize, 0usize);
     let mut to_remove = Vec::new();
+    let mut in_flight: VecDeque<(DeadLetter, Replaying)> = VecDeque::new();
     while let Some(mut letter) = scan.next().await? {
         let decoded = reader.decode(&mut letter);
         if !request.filter.matches(&letter) {
@@ -453,18 +460,34 @@ async fn each_queue(
                 if let Some(pacing) = pacing.as_mut() {
                     pacing.tick().await;
                 }
-                match scan.replay(&letter, *target).await {
-                    Ok(()) => {
-                        scan.remove(&letter).await?;
-                        outln!("replayed {kind} {id} to {}", destination(&letter, *target));
-                        done += 1;
-                    }
+                match scan.send(&letter, *target).await {
+                    Ok(replaying) => in_flight.push_back((letter, replaying)),
                     Err(e @ DlqError::Broker { .. }) => return Err(e),
                     Err(e) => {
                         outln!("kept {kind} {id}: {e}");
                         kept += 1;
                     }
                 }
+                if in_flight.len() >= REPLAY_WINDOW {
+                    if let Some((letter, replaying)) = in_flight.pop_front() {
+                        let removed = settle(&mut scan, &letter, replaying, *target).await?;
+                        if removed {
+                            done += 1;
+                        } else {
+                            kept += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Verb::Replay { target, .. } = &request.verb {
+        while let Some((letter, replaying)) = in_flight.pop_front() {
+            let removed = settle(&mut scan, &letter, replaying, *target).await?;
+            if removed {
+                done += 1;
+            } else {
+                kept += 1;
             }
         }
     }
@@ -497,6 +520,30 @@ async fn each_queue(
     };
     errln!("{queue} ({whose}): {summary}; {returned} returned to the queue");
     Ok(if kept > 0 { Status::Failed } else { Status::Ok })
+}
+
+/// Waits for the confirm of a replayed copy; removes the letter once the broker holds the
+/// copy (`true`), keeps it and says why when the broker returned or refused it (`false`).
+async fn settle(
+    scan: &mut dlq::Scan<'_>,
+    letter: &DeadLetter,
+    replaying: Replaying,
+    target: Target,
+) -> Result<bool, DlqError> {
+    let kind = letter.message_type.as_deref().unwrap_or("(unknown type)");
+    let id = letter.message_id.as_deref().unwrap_or("(no id)");
+    match replaying.confirmed().await {
+        Ok(()) => {
+            scan.remove(letter).await?;
+            outln!("replayed {kind} {id} to {}", destination(letter, target));
+            Ok(true)
+        }
+        Err(e @ DlqError::Broker { .. }) => Err(e),
+        Err(e) => {
+            outln!("kept {kind} {id}: {e}");
+            Ok(false)
+        }
+    }
 }
 
 fn destination(letter: &DeadLetter, target: Target) -> String {

@@ -611,6 +611,13 @@ impl Scan<'_> {
     /// copy starts again at attempt 1 (the dead-letter headers are removed) and counts its
     /// replays in `x-schemactl-replayed`. The letter stays held: [`Scan::remove`] it next.
     pub async fn replay(&self, letter: &DeadLetter, target: Target) -> Result<(), DlqError> {
+        self.send(letter, target).await?.confirmed().await
+    }
+
+    /// [`Scan::replay`] without waiting for the confirm: await [`Replaying::confirmed`]
+    /// before removing the letter. Several replays in flight at once are what makes a large
+    /// replay fast; the broker confirms them in the order sent.
+    pub async fn send(&self, letter: &DeadLetter, target: Target) -> Result<Replaying, DlqError> {
         let no_route = |missing| DlqError::NoRoute {
             message_id: letter
                 .message_id
@@ -678,20 +685,13 @@ impl Scan<'_> {
                 properties,
             )
             .await
-            .map_err(self.queue.broker("re-publish a message"))?
-            .await
-            .map_err(
-                self.queue
-                    .broker("wait for the confirm of a re-published message"),
-            )?;
-        match confirm {
-            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
-            Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)) => Err(DlqError::Unroutable {
-                exchange: to_exchange,
-                routing_key: to_key,
-            }),
-            Confirmation::Nack(None) => Err(DlqError::Nacked),
-        }
+            .map_err(self.queue.broker("re-publish a message"))?;
+        Ok(Replaying {
+            confirm,
+            queue: self.queue.name.clone(),
+            exchange: to_exchange,
+            routing_key: to_key,
+        })
     }
 
     /// Removes `letter` from the queue (acknowledges it).
@@ -721,6 +721,44 @@ impl Scan<'_> {
                 .map_err(self.queue.broker("return the messages taken"))?;
         }
         Ok(self.held)
+    }
+}
+
+/// A replayed copy on its way to the broker; see [`Scan::send`].
+#[must_use = "await `confirmed()` before removing the letter"]
+pub struct Replaying {
+    confirm: lapin::PublisherConfirm,
+    queue: String,
+    exchange: String,
+    routing_key: String,
+}
+
+impl std::fmt::Debug for Replaying {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replaying")
+            .field("exchange", &self.exchange)
+            .field("routing_key", &self.routing_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replaying {
+    /// Waits for the broker's confirm: `Ok` once it holds the copy, an error when it
+    /// returned it (nothing bound) or nacked it.
+    pub async fn confirmed(self) -> Result<(), DlqError> {
+        let confirm = self.confirm.await.map_err(|source| DlqError::Broker {
+            action: "wait for the confirm of a re-published message",
+            queue: self.queue,
+            source,
+        })?;
+        match confirm {
+            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+            Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)) => Err(DlqError::Unroutable {
+                exchange: self.exchange,
+                routing_key: self.routing_key,
+            }),
+            Confirmation::Nack(None) => Err(DlqError::Nacked),
+        }
     }
 }
 

@@ -27,7 +27,7 @@
 //! their batches side by side; consumers that need a strict order per entity should not
 //! rely on more than the order of one relay's batch.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -200,7 +200,8 @@ fn database(
 /// How a relay works.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// Rows taken per transaction (bounded by the publisher's confirm window).
+    /// Rows taken per transaction; at most the publisher's confirm window of them are in
+    /// flight at once, each later one sent as an earlier one is confirmed.
     pub batch: usize,
     /// Wait between polls while no row is pending.
     pub idle_wait: Duration,
@@ -215,7 +216,7 @@ pub struct RelayConfig {
 impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
-            batch: 256,
+            batch: 1000,
             idle_wait: Duration::from_millis(200),
             max_backoff: Duration::from_secs(60),
             retention: Duration::from_secs(7 * 24 * 3600),
@@ -298,7 +299,7 @@ impl Relay {
     pub async fn relay_batch(&mut self) -> Result<Batch, OutboxError> {
         let table = self.table.clone();
         let window = self.publisher.config().confirm_window.max(1);
-        let limit = i64::try_from(self.config.batch.clamp(1, window)).unwrap_or(256);
+        let limit = i64::try_from(self.config.batch.max(1)).unwrap_or(i64::MAX);
         let tx = self
             .client
             .transaction()
@@ -486,11 +487,9 @@ fn settle(
 
 /// The string members of a JSON object, as `(name, value)` pairs.
 fn text_pairs(object: &serde_json::Value) -> impl Iterator<Item = (&str, &str)> {
-    let members: BTreeMap<&str, &str> = object
+    object
         .as_object()
         .into_iter()
         .flatten()
         .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-        .collect();
-    members.into_iter()
 }
