@@ -366,7 +366,6 @@ impl Publisher {
         ctx: &PublishContext,
     ) -> Result<PendingConfirm, PublishError> {
         let prepared = prepare(&self.inner.config, &self.inner.validators, payload, ctx)?;
-        let outgoing = prepared.outgoing()?;
         let span = tracing::info_span!(
             "publish",
             otel.name = %format_args!("publish {}", prepared.exchange),
@@ -377,13 +376,14 @@ impl Publisher {
             messaging.rabbitmq.destination.routing_key = %prepared.routing_key,
             messaging.message.id = %prepared.message_id,
             messaging.message.conversation_id = field::Empty,
-            messaging.message.body.size = outgoing.body.len(),
+            messaging.message.body.size = prepared.rendered.body.len(),
             schemactl.message_type = prepared.message_type,
             trace_id = %prepared.trace.trace_id_hex(),
         );
         if let Some(c) = &prepared.correlation_id {
             span.record("messaging.message.conversation_id", c.as_str());
         }
+        let outgoing = prepared.into_outgoing()?;
         self.send_outgoing(outgoing, span).await
     }
 
@@ -772,12 +772,12 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     /// The message as lapin's types.
-    pub(crate) fn outgoing(&self) -> Result<wire::Outgoing, PublishError> {
-        let r = &self.rendered;
+    pub(crate) fn into_outgoing(self) -> Result<wire::Outgoing, PublishError> {
+        let r = self.rendered;
         wire::outgoing(
             &self.exchange,
             self.routing_key,
-            r.body.clone(),
+            r.body,
             r.properties.iter().map(|(n, v)| (*n, v.as_str())),
             r.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
             &self.message_id,
