@@ -701,7 +701,7 @@ impl Scan<'_> {
             .basic_ack(letter.tag, BasicAckOptions::default())
             .await
             .map_err(self.queue.broker("remove a message"))?;
-        self.held -= 1;
+        self.held = self.held.saturating_sub(1);
         Ok(())
     }
 
