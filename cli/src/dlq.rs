@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -88,22 +87,20 @@ pub fn run(catalog: &Catalog, request: Request) -> Status {
 }
 
 /// The catalog's view of one dead letter: its event version, decoded and validated.
-struct Reader {
+struct Reader<'c> {
+    catalog: &'c Catalog,
     wire: Wire,
     prefix: String,
-    schemas: HashMap<String, Arc<serde_json::Value>>,
-    validators: HashMap<String, Arc<jsonschema::Validator>>,
+    /// Compiled on first use, by message type.
+    validators: HashMap<String, jsonschema::Validator>,
 }
 
-impl Reader {
-    fn new(catalog: &Catalog, prefix: &str) -> Result<Reader, String> {
+impl<'c> Reader<'c> {
+    fn new(catalog: &'c Catalog, prefix: &str) -> Result<Reader<'c>, String> {
         Ok(Reader {
+            catalog,
             wire: catalog.wire()?,
             prefix: prefix.to_owned(),
-            schemas: catalog
-                .versions()
-                .map(|v| (v.message_type.clone(), Arc::new(v.resolved.clone())))
-                .collect(),
             validators: HashMap::new(),
         })
     }
@@ -129,46 +126,34 @@ impl Reader {
     /// Why the payload of `decoded` does not match its schema today, if it does not.
     fn invalid(&mut self, decoded: &Decoded) -> Option<String> {
         let message_type = &decoded.envelope.message_type;
-        let Some(schema) = self.schemas.get(message_type) else {
-            return Some(format!(
-                "`{message_type}` is no longer in the catalog; nothing validates it"
-            ));
-        };
-        let validator = match self.validators.get(message_type) {
-            Some(v) => v.clone(),
-            None => match jsonschema::options()
-                .should_validate_formats(true)
-                .build(schema)
-            {
-                Ok(v) => {
-                    let v = Arc::new(v);
-                    self.validators.insert(message_type.clone(), v.clone());
-                    v
+        if !self.validators.contains_key(message_type) {
+            let Some(v) = self
+                .catalog
+                .versions()
+                .find(|v| v.message_type == *message_type)
+            else {
+                return Some(format!(
+                    "`{message_type}` is no longer in the catalog; nothing validates it"
+                ));
+            };
+            match crate::validate::compile(&v.resolved) {
+                Ok(compiled) => {
+                    self.validators.insert(message_type.clone(), compiled);
                 }
                 Err(e) => {
                     return Some(format!(
                         "the schema of {message_type} does not compile: {e}"
                     ))
                 }
-            },
-        };
+            }
+        }
+        let validator = &self.validators[message_type];
         let payload: serde_json::Value = match serde_json::from_str(decoded.envelope.payload.get())
         {
             Ok(p) => p,
             Err(e) => return Some(format!("the payload is not JSON: {e}")),
         };
-        let errors: Vec<String> = validator
-            .iter_errors(&payload)
-            .map(|e| {
-                let pointer = e.instance_path().to_string();
-                let pointer = if pointer.is_empty() {
-                    "/".into()
-                } else {
-                    pointer
-                };
-                format!("invalid at payload {pointer}: {e}")
-            })
-            .collect();
+        let errors = crate::validate::errors(validator, &payload, "payload ");
         (!errors.is_empty()).then(|| errors.join("; "))
     }
 }
@@ -288,7 +273,7 @@ fn dead_letter_queues<'s>(services: &[&'s ServiceQueue]) -> Vec<(&'s str, Vec<&'
 async fn list(
     connection: &lapin::Connection,
     services: &[&ServiceQueue],
-    reader: &mut Reader,
+    reader: &mut Reader<'_>,
     request: &Request,
 ) -> Status {
     let owned: Vec<ServiceQueue> = services.iter().map(|s| (*s).clone()).collect();
@@ -356,7 +341,7 @@ async fn list(
 async fn count_reasons(
     connection: &lapin::Connection,
     queue: &str,
-    reader: &mut Reader,
+    reader: &mut Reader<'_>,
     request: &Request,
 ) -> Result<(usize, BTreeMap<String, usize>), DlqError> {
     let dlq = DeadLetterQueue::open(connection, queue).await?;
@@ -380,7 +365,7 @@ async fn count_reasons(
 async fn each_queue(
     connection: &lapin::Connection,
     (queue, services): (&str, Vec<&str>),
-    reader: &mut Reader,
+    reader: &mut Reader<'_>,
     request: &Request,
     mut archive: Option<&mut Archive>,
 ) -> Result<Status, DlqError> {

@@ -44,10 +44,7 @@ pub fn run(catalog: &Catalog, request: &Request<'_>) -> Status {
         );
         return Status::BadInput;
     };
-    let validator = match jsonschema::options()
-        .should_validate_formats(true)
-        .build(&v.resolved)
-    {
+    let validator = match compile(&v.resolved) {
         Ok(validator) => validator,
         Err(e) => {
             errln!(
@@ -188,8 +185,26 @@ fn check(
         Err(message) => return vec![message],
     };
     let prefix = if envelope.is_some() { "payload " } else { "" };
+    errors(validator, &payload, prefix)
+}
+
+/// The validator of an event version's resolved schema, its formats asserted.
+pub(crate) fn compile(
+    schema: &Value,
+) -> Result<jsonschema::Validator, jsonschema::ValidationError<'static>> {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+}
+
+/// Every error of `payload`, each as `invalid at <prefix><pointer>: <message>`.
+pub(crate) fn errors(
+    validator: &jsonschema::Validator,
+    payload: &Value,
+    prefix: &str,
+) -> Vec<String> {
     validator
-        .iter_errors(&payload)
+        .iter_errors(payload)
         .map(|e| {
             let pointer = e.instance_path().to_string();
             let pointer = if pointer.is_empty() { "/" } else { &pointer };
