@@ -200,13 +200,20 @@ fn typify<T>(
 ///   struct keeps every undeclared property in a flattened `extra` map: typify drops them
 ///   otherwise, and a consumer that re-publishes a payload would lose what it did not know;
 /// - `minLength: 0`, a bound that admits every string, is dropped: typify would check it with
-///   a comparison (`count() < 0`) that `#![deny(warnings)]` rejects.
+///   a comparison (`count() < 0`) that `#![deny(warnings)]` rejects;
+/// - code blocks in descriptions are marked as `text` ([`inert_code_blocks`]): typify copies
+///   descriptions into doc comments, where rustdoc would run them as doctests.
 fn for_typify(schema: &Value) -> Cow<'_, Value> {
+    let runs_as_code = |m: &Map<String, Value>| {
+        m.get("description")
+            .and_then(Value::as_str)
+            .is_some_and(|d| matches!(inert_code_blocks(d), Cow::Owned(_)))
+    };
     let mut found = false;
     crate::walk::visit(schema, "", &mut |_, node| {
         found |= node
             .as_object()
-            .is_some_and(|m| open_object(m) || void_min_length(m));
+            .is_some_and(|m| open_object(m) || void_min_length(m) || runs_as_code(m));
     });
     if !found {
         return Cow::Borrowed(schema);
@@ -219,11 +226,69 @@ fn for_typify(schema: &Value) -> Cow<'_, Value> {
         if void_min_length(m) {
             m.remove("minLength");
         }
+        if let Some(Value::String(d)) = m.get_mut("description") {
+            if let Cow::Owned(inert) = inert_code_blocks(d) {
+                *d = inert;
+            }
+        }
         let inline_part = matches!(parent, Some("oneOf" | "anyOf" | "allOf"));
         if !inline_part && open_object(m) {
             m.insert("additionalProperties".into(), Value::Object(Map::new()));
         }
     });
+    Cow::Owned(owned)
+}
+
+/// `schema` (a bundled event version or the shared definitions) without the `title`s that
+/// would name two different types alike. typify names a subschema's type after its `title`
+/// when it has one, and silently makes one type of two schemas that get the same name: a
+/// payload of the second shape then fails to deserialize. A title is kept when every schema
+/// that carries it (by its Rust spelling) is the same schema and no definition or root is named
+/// so; otherwise each of those subschemas loses it and typify names it after where it sits
+/// (parent type and property), as it does for untitled schemas. The root keeps its title.
+fn distinct_titles(schema: &Value) -> Cow<'_, Value> {
+    // Rust type name → the subschemas titled so (pointer, schema).
+    let mut titled: BTreeMap<String, Vec<(String, &Value)>> = BTreeMap::new();
+    crate::walk::visit(schema, "", &mut |pointer, node| {
+        if let (false, Some(title)) = (pointer.is_empty(), node.get("title")) {
+            if let Some(title) = title.as_str() {
+                titled
+                    .entry(title.to_upper_camel_case())
+                    .or_default()
+                    .push((pointer.to_owned(), node));
+            }
+        }
+    });
+    // Names taken otherwise: the root's, and those of untitled definitions.
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    if let Some(title) = schema.get("title").and_then(Value::as_str) {
+        taken.insert(title.to_upper_camel_case());
+    }
+    for key in ["definitions", "$defs"] {
+        if let Some(defs) = schema.get(key).and_then(Value::as_object) {
+            taken.extend(
+                defs.iter()
+                    .filter(|(_, d)| d.get("title").is_none())
+                    .map(|(name, _)| name.to_upper_camel_case()),
+            );
+        }
+    }
+    let untitle: Vec<String> = titled
+        .into_iter()
+        .filter(|(name, schemas)| {
+            taken.contains(name) || schemas.iter().any(|(_, s)| *s != schemas[0].1)
+        })
+        .flat_map(|(_, schemas)| schemas.into_iter().map(|(pointer, _)| pointer))
+        .collect();
+    if untitle.is_empty() {
+        return Cow::Borrowed(schema);
+    }
+    let mut owned = schema.clone();
+    for pointer in untitle {
+        if let Some(Value::Object(m)) = owned.pointer_mut(&pointer) {
+            m.remove("title");
+        }
+    }
     Cow::Owned(owned)
 }
 
@@ -271,11 +336,12 @@ fn render_shared(catalog: &Catalog) -> Result<(Option<String>, SharedTypes), Box
     if shared.is_empty() {
         return Ok((None, SharedTypes::new()));
     }
-    let (tokens, defined) = typify(&shared.schema, &settings(), |space| {
+    let schema = distinct_titles(&shared.schema);
+    let (tokens, defined) = typify(&schema, &settings(), |space| {
         (space.to_stream(), defined_types(space))
     })
     .map_err(|message| shared_failure(catalog, message))?;
-    let mut unit_types = shared_unit_types(catalog, &defined)?;
+    let mut unit_types = shared_unit_types(catalog, &schema, &defined)?;
     let types = shared
         .names
         .iter()
@@ -400,10 +466,11 @@ const MERGED_HELP: &str = "an inline schema is named after its parent and proper
 /// when two of them would generate a type of the same name.
 fn shared_unit_types(
     catalog: &Catalog,
+    schema: &Value,
     impls: &BTreeMap<String, Vec<TypeSpaceImpl>>,
 ) -> Result<BTreeMap<String, Vec<String>>, Box<Diagnostic>> {
     let shared = &catalog.shared_definitions;
-    let units = unit_types(&shared.schema, false, &settings(), &BTreeSet::new(), impls);
+    let units = unit_types(schema, false, &settings(), &BTreeSet::new(), impls);
     let Some((ty, Unit::Definition(first), Unit::Definition(second))) = first_merge(&units) else {
         return Ok(units
             .into_iter()
@@ -558,13 +625,14 @@ fn render_version(
             replaced.insert(local);
         }
     }
-    let (types, defined) = typify(&v.resolved, &settings, |space| {
+    let resolved = distinct_titles(&v.resolved);
+    let (types, defined) = typify(&resolved, &settings, |space| {
         (space.to_stream(), defined_types(space))
     })
     .map_err(failed)?;
     // With definitions of its own beside the root, a name may come from two places.
     if v.definitions.len() > replaced.len() {
-        let units = unit_types(&v.resolved, true, &settings, &replaced, &defined);
+        let units = unit_types(&resolved, true, &settings, &replaced, &defined);
         if let Some((ty, first, second)) = first_merge(&units) {
             return Err(merged_in_version(v, &ty, first, second));
         }
@@ -830,6 +898,7 @@ fn render_root(catalog: &Catalog) -> Result<String, Diagnostics> {
 
 /// One `#[doc]` attribute per line, so that each prints as a `///` line.
 pub(crate) fn doc_attrs(text: &str) -> TokenStream {
+    let text = inert_code_blocks(text);
     let lines = text.lines().map(|l| {
         let l = if l.is_empty() {
             String::new()
@@ -839,6 +908,69 @@ pub(crate) fn doc_attrs(text: &str) -> TokenStream {
         quote!(#[doc = #l])
     });
     quote!(#(#lines)*)
+}
+
+/// `text` (a description, Markdown) with its code blocks marked as `text`, so that rustdoc
+/// shows them instead of compiling and running them as doctests of the generated crate: a
+/// fenced block that names no language (or `rust`) gets `text`, and an indented block (four
+/// spaces or a tab after a blank line) becomes a fenced one.
+pub(crate) fn inert_code_blocks(text: &str) -> Cow<'_, str> {
+    let indented = |l: &str| l.starts_with("    ") || l.starts_with('\t');
+    /// The fence (its run of backticks or tildes) that `l` opens or closes a block with.
+    fn fence(l: &str) -> Option<&str> {
+        let t = l.trim_start_matches(' ');
+        let marker = t.chars().next().filter(|c| *c == '`' || *c == '~')?;
+        let run = t.len() - t.trim_start_matches(marker).len();
+        (l.len() - t.len() < 4 && run >= 3).then(|| &t[..run])
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let runnable = |info: &str| matches!(info.trim(), "" | "rust");
+    let mut changed = false;
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut open: Option<&str> = None;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        match (open, fence(line)) {
+            (Some(marker), Some(f)) if f.starts_with(marker) => {
+                open = None;
+                out.push_str(line);
+            }
+            (Some(_), _) => out.push_str(line),
+            (None, Some(f)) => {
+                open = Some(f);
+                let info = &line.trim_start()[f.len()..];
+                if runnable(info) {
+                    changed = true;
+                    out.push_str(&line[..line.len() - info.len()]);
+                    out.push_str("text");
+                } else {
+                    out.push_str(line);
+                }
+            }
+            (None, None) if indented(line) && (i == 0 || lines[i - 1].trim().is_empty()) => {
+                changed = true;
+                out.push_str("```text\n");
+                while i < lines.len() && (indented(lines[i]) || lines[i].trim().is_empty()) {
+                    let l = lines[i];
+                    let body = l.strip_prefix("    ").or_else(|| l.strip_prefix('\t'));
+                    out.push_str(body.unwrap_or(""));
+                    out.push('\n');
+                    i += 1;
+                }
+                out.push_str("```");
+                i -= 1;
+            }
+            (None, None) => out.push_str(line),
+        }
+        out.push('\n');
+        i += 1;
+    }
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// A raw string literal holding `text`, with as many `#`s as it needs.
@@ -864,6 +996,31 @@ fn format_file(tokens: TokenStream, extra_header: &str) -> Result<String, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_blocks_in_descriptions_are_shown_not_run() {
+        assert!(matches!(
+            inert_code_blocks("Plain `code` and text.\n\n- a list"),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(
+            inert_code_blocks("```json\n{}\n```"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            inert_code_blocks("Before.\n\n    let x = 1;\n    x\n\nAfter."),
+            "Before.\n\n```text\nlet x = 1;\nx\n\n```\nAfter.\n"
+        );
+        assert_eq!(
+            inert_code_blocks("```\nfoo()\n```\n~~~rust\nbar\n~~~"),
+            "```text\nfoo()\n```\n~~~text\nbar\n~~~\n"
+        );
+        // Indented lines inside a fence and a paragraph's continuation are left alone.
+        assert_eq!(
+            inert_code_blocks("```\n    in fence\n```\ntext\n    continued"),
+            "```text\n    in fence\n```\ntext\n    continued\n"
+        );
+    }
 
     #[test]
     fn typify_messages_keep_their_first_line_and_find_the_schema_they_show() {
