@@ -61,6 +61,17 @@ pub fn block_on(verb: impl std::future::Future<Output = Status>) -> Status {
     }
 }
 
+/// Closes `connection` within [`connect::CLOSE_TIMEOUT`], and says so when the broker did not
+/// answer in time (the connection is dropped then, and the broker returns what it held).
+pub async fn close(connection: &lapin::Connection) {
+    if !connect::close(connection, "done").await {
+        errln!(
+            "note: the broker did not answer the close within {} s; the connection was dropped, and anything it still held returns to its queue",
+            connect::CLOSE_TIMEOUT.as_secs()
+        );
+    }
+}
+
 /// Connects to the broker at `url` (one attempt per address, bounded), or prints why not
 /// (address without password, and the fix).
 pub async fn connect(url: &str, name: &str) -> Result<lapin::Connection, Status> {
@@ -168,6 +179,6 @@ async fn run_async(
             }
         }
     };
-    let _ = connection.close(200, "done".into()).await;
+    close(&connection).await;
     status
 }

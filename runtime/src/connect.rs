@@ -294,6 +294,19 @@ async fn open(
     connect(Recovery::Automatic).await
 }
 
+/// How long closing a channel or a connection waits for the broker's `close-ok`.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Closes `connection`, waiting at most [`CLOSE_TIMEOUT`] for the broker to answer: a close
+/// must never be what keeps a process from exiting. Past the bound the connection is dropped,
+/// and the broker, seeing it go, returns every delivery not acknowledged on it. Returns
+/// whether the close was answered in time (an error answer counts: the connection is gone).
+pub async fn close(connection: &Connection, reason: &str) -> bool {
+    tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, reason.into()))
+        .await
+        .is_ok()
+}
+
 /// A recovering connection opened after lapin's recovery of the previous one gave up. With
 /// one address: one attempt, which waits on lapin's own schedule for a broker that is
 /// restarting. With several: the first of them that answers within `timeout`, so that a

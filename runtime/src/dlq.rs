@@ -531,9 +531,14 @@ impl DeadLetterQueue {
             })
     }
 
-    /// Closes the channel: the broker returns any message still held to the queue.
-    pub async fn close(self) {
-        let _ = self.channel.close(200, "done".into()).await;
+    /// Closes the channel, waiting at most [`CLOSE_TIMEOUT`](crate::connect::CLOSE_TIMEOUT)
+    /// for the broker's answer, and returns whether it came in time. The broker returns any
+    /// message still held to the queue when the channel closes, or when the connection does.
+    pub async fn close(self) -> bool {
+        let close = self.channel.close(200, "done".into());
+        tokio::time::timeout(crate::connect::CLOSE_TIMEOUT, close)
+            .await
+            .is_ok()
     }
 
     fn broker(&self, action: &'static str) -> impl FnOnce(lapin::Error) -> DlqError + '_ {

@@ -43,10 +43,6 @@ pub(super) struct Session {
     pub(super) consumer: lapin::Consumer,
 }
 
-/// Longest wait for a close to be answered; a connection that does not answer in time is
-/// dropped, which closes its socket.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-
 impl Session {
     /// Connects as `connect` says, declares `topology` when given, sets the prefetch and
     /// starts consuming.
@@ -68,11 +64,7 @@ impl Session {
                 consumer,
             }),
             Err(e) => {
-                let _ = tokio::time::timeout(
-                    CLOSE_TIMEOUT,
-                    connection.close(200, "consumer could not subscribe".into()),
-                )
-                .await;
+                let _ = crate::connect::close(&connection, "consumer could not subscribe").await;
                 Err(e)
             }
         }
@@ -115,8 +107,7 @@ impl Session {
 
     /// Closes the connection (the broker requeues every delivery not acknowledged on it).
     pub(super) async fn close(self, reason: &str) {
-        let close = self.connection.close(200, reason.to_owned().into());
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+        let _ = crate::connect::close(&self.connection, reason).await;
     }
 }
 
