@@ -191,17 +191,25 @@ async fn run_async(catalog: &Catalog, request: Request) -> Status {
                 Ok(a) => a,
                 Err(message) => {
                     errln!("error: {message}");
-                    let _ = connection.close(200, "done".into()).await;
+                    crate::broker::close(&connection).await;
                     return Status::BadInput;
                 }
             };
             let mut status = Status::Ok;
             for queue in dead_letter_queues(&services) {
+                let whose = queue.1.join(", ");
                 let outcome =
                     each_queue(&connection, queue, &mut reader, &request, archive.as_mut()).await;
                 match outcome {
                     Ok(Status::Ok) => {}
                     Ok(other) => status = worse(status, other),
+                    // Over every service, a service not deployed yet has no queue: as in
+                    // `list`, that is a note, not a failure. A service named is expected there.
+                    Err(DlqError::NoQueue { queue }) if request.services.is_empty() => {
+                        outln!(
+                            "{queue} ({whose}): does not exist (topology not declared); skipped"
+                        );
+                    }
                     Err(e) => {
                         errln!("error: {e}");
                         status = worse(status, Status::Failed);
@@ -217,7 +225,7 @@ async fn run_async(catalog: &Catalog, request: Request) -> Status {
             status
         }
     };
-    let _ = connection.close(200, "done".into()).await;
+    crate::broker::close(&connection).await;
     status
 }
 

@@ -437,6 +437,38 @@ async fn dead_letters_are_listed_shown_exported_replayed_and_purged_without_loss
         sandbox.depth_reaches(&dlq, 1, Duration::from_secs(5)).await,
         1
     );
+    // Over every service, the dead-letter queue of a service not deployed yet (deleted here)
+    // is skipped with a note and the others are still read; naming that service is an error.
+    let absent = sandbox
+        .topology
+        .services
+        .iter()
+        .find(|s| s.service == "analytics-service")
+        .map(|s| s.dead_letter_queue.clone())
+        .expect("analytics-service consumes");
+    assert_ne!(absent, dlq);
+    sandbox
+        .channel
+        .queue_delete(absent.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .expect("delete a dead-letter queue");
+    let (out, _) = exits(&schemactl(&sandbox, &["show"]), 0);
+    assert!(
+        out.contains(&format!(
+            "{absent} (analytics-service): does not exist (topology not declared); skipped"
+        )),
+        "{out}"
+    );
+    assert_eq!(out.matches("  reason: ").count(), 1, "{out}");
+    let (_, err) = exits(
+        &schemactl(&sandbox, &["show", "--service", "analytics-service"]),
+        1,
+    );
+    assert!(err.contains("does not exist on the broker"), "{err}");
+    assert_eq!(
+        sandbox.depth_reaches(&dlq, 1, Duration::from_secs(5)).await,
+        1
+    );
     exits(
         &schemactl(
             &sandbox,
