@@ -582,6 +582,7 @@ pub const KNOWN_KEYWORDS: &[&str] = &[
     "minProperties",
     "maxProperties",
     "dependentRequired",
+    "dependentSchemas",
     "dependencies",
     "propertyNames",
     "contentEncoding",
@@ -1301,7 +1302,7 @@ impl<'v, 'b> Walk<'v, 'b> {
         }
         self.negations(a, b, a_ptr, b_ptr)?;
         self.conditionals(a, b, a_ptr, b_ptr)?;
-        self.schema_dependencies(a, b, a_ptr, b_ptr);
+        self.schema_dependencies(a, b, a_ptr, b_ptr)?;
         let ta = types(a);
         let tb = types(b);
         let lost: Vec<&str> = ta.iter().copied().filter(|t| !tb.contains(t)).collect();
@@ -1437,21 +1438,23 @@ impl<'v, 'b> Walk<'v, 'b> {
         Ok(())
     }
 
-    /// Schema-valued `dependencies` / `dependentSchemas`: equal, or fail closed.
+    /// Schema-valued `dependencies` / `dependentSchemas`. Each applies its schema to the whole
+    /// object when its property is present, so B's narrows A's exactly when, for some property,
+    /// B's schema narrows A's (`true` where A has none). A removed dependency only widens.
     fn schema_dependencies(
         &mut self,
         a: &Map<String, Value>,
         b: &Map<String, Value>,
         a_ptr: &str,
         b_ptr: &str,
-    ) {
-        let schemas = |s: &Map<String, Value>| -> BTreeMap<String, Value> {
+    ) -> Result<(), CompatError> {
+        let schemas = |s: &Map<String, Value>| -> BTreeMap<String, (&'static str, Value)> {
             let mut out = BTreeMap::new();
             for key in ["dependentSchemas", "dependencies"] {
                 if let Some(Value::Object(d)) = s.get(key) {
                     for (k, v) in d {
                         if !v.is_array() {
-                            out.insert(k.clone(), v.clone());
+                            out.insert(k.clone(), (key, v.clone()));
                         }
                     }
                 }
@@ -1459,11 +1462,24 @@ impl<'v, 'b> Walk<'v, 'b> {
             out
         };
         let (ad, bd) = (schemas(a), schemas(b));
-        for (k, v) in &bd {
-            if ad.get(k) != Some(v) {
-                self.push(DEPENDENT, a_ptr, &join(b_ptr, "dependentSchemas"), format!("a schema dependency on `{k}` was added or changed (not decided, fails closed)"), format!("a schema dependency on `{k}` was removed or changed (not decided, fails closed)"));
+        for (k, (b_key, y)) in &bd {
+            let yp = join(&join(b_ptr, b_key), k);
+            let (x, xp) = match ad.get(k) {
+                Some((_, x)) if x == y => continue,
+                Some((a_key, x)) => (x, join(&join(a_ptr, a_key), k)),
+                None => (&TRUE, a_ptr.to_owned()),
+            };
+            if self.narrows(self.a, self.b, x, y, &xp, &yp)? {
+                self.push(
+                    DEPENDENT,
+                    &xp,
+                    &yp,
+                    format!("the schema that applies when `{k}` is present was added or narrowed"),
+                    format!("the schema that applies when `{k}` is present was removed or widened"),
+                );
             }
         }
+        Ok(())
     }
 
     fn enums(&mut self, a: &Map<String, Value>, b: &Map<String, Value>, a_ptr: &str, b_ptr: &str) {
@@ -1770,16 +1786,44 @@ impl<'v, 'b> Walk<'v, 'b> {
                 );
             }
         }
-        for key in ["minContains", "maxContains"] {
-            if b.get(key).is_some() && a.get(key) != b.get(key) {
+        // The counts bound how many items match `contains`, so they compare as numbers only
+        // under the same `contains` (without one in B they constrain nothing); otherwise a
+        // change of either fails closed.
+        if let Some(y) = b.get("contains") {
+            let counts = |s: &Map<String, Value>| {
+                let min = s.get("minContains").map(Value::as_u64).unwrap_or(Some(1));
+                let max = s.get("maxContains").map(|m| m.as_u64().map(Some));
+                (min, max.unwrap_or(Some(None)))
+            };
+            let ((a_min, a_max), (b_min, b_max)) = (counts(a), counts(b));
+            let narrowed = match (a_min, a_max, b_min, b_max) {
+                (Some(a_min), Some(a_max), Some(b_min), Some(b_max))
+                    if a.get("contains") == Some(y) =>
+                {
+                    let above = |max: Option<u64>, than: Option<u64>| match (max, than) {
+                        (_, None) => false,
+                        (None, Some(_)) => true,
+                        (Some(m), Some(t)) => m > t,
+                    };
+                    b_min > a_min || above(a_max, b_max)
+                }
+                _ => ["minContains", "maxContains"]
+                    .iter()
+                    .any(|k| a.get(*k) != b.get(*k)),
+            };
+            if narrowed {
+                let key = if a_min != b_min {
+                    "minContains"
+                } else {
+                    "maxContains"
+                };
                 self.push(
                     CONTAINS,
                     &join(a_ptr, key),
                     &join(b_ptr, key),
-                    format!("`{key}` added or changed"),
-                    format!("`{key}` removed or changed"),
+                    format!("`{key}` raised, lowered or changed so that fewer arrays match"),
+                    format!("`{key}` changed so that more arrays match"),
                 );
-                break;
             }
         }
         // Positions: the tuple part (prefixItems, or items as an array), then the rest.
