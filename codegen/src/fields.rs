@@ -60,11 +60,13 @@ type Names = BTreeMap<String, String>;
 
 fn table(schema: &Value, type_name: &str, names: &Names) -> Vec<Field> {
     let mut rows = Vec::new();
+    let types = crate::rust::field_types(schema, names).unwrap_or_default();
     let mut table = Table {
         root: schema,
         rows: &mut rows,
         on_path: BTreeSet::from([String::new()]),
         names,
+        types: &types,
     };
     if let Some(obj) = schema.as_object() {
         table.object(obj, "", "", type_name, 0);
@@ -80,6 +82,9 @@ struct Table<'a> {
     on_path: BTreeSet<String>,
     /// Definitions whose Rust name is not the bundle's.
     names: &'a Names,
+    /// The type of each field of each struct, from typify's type space (see
+    /// [`crate::rust::field_types`]); a field not found there is predicted from its schema.
+    types: &'a BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl<'a> Table<'a> {
@@ -106,11 +111,26 @@ impl<'a> Table<'a> {
                 format!("{prefix}.{name}")
             };
             let is_required = required.contains(name.as_str());
-            let hint = format!("{parent}{}", name.to_upper_camel_case());
-            let mut rust_type = type_of(prop, &hint, self.names);
-            if !is_required && !rust_type.starts_with("Option<") && !has_default(prop) {
-                rust_type = format!("Option<{rust_type}>");
-            }
+            let generated = self
+                .types
+                .get(parent)
+                .and_then(|fields| fields.get(&crate::naming::field(name)));
+            // The struct the property's value (or its items) becomes, named as generated.
+            let hint = generated
+                .map(|t| innermost(t).to_owned())
+                .filter(|t| self.types.contains_key(t))
+                .unwrap_or_else(|| format!("{parent}{}", name.to_upper_camel_case()));
+            let rust_type = match generated {
+                Some(t) => t.clone(),
+                None => {
+                    let t = type_of(prop, &hint, self.names);
+                    if !is_required && !t.starts_with("Option<") && !has_default(prop) {
+                        format!("Option<{t}>")
+                    } else {
+                        t
+                    }
+                }
+            };
             let pointer = format!("{at}/properties/{}", escape_segment(name));
             let (target, def, target_at) = self.deref(prop, &pointer);
             self.rows.push(Field {
@@ -145,13 +165,23 @@ impl<'a> Table<'a> {
         if tracked && !self.on_path.insert(at.to_owned()) {
             return;
         }
-        let name = def.as_deref().unwrap_or(hint).to_owned();
+        // A struct the type space has is the one generated; otherwise the name is predicted.
+        let known = self.types.contains_key(hint);
+        let name = match def.as_deref() {
+            Some(def) if !known => def,
+            _ => hint,
+        }
+        .to_owned();
         if let Some(obj) = schema.as_object() {
             if obj.contains_key("properties") {
                 self.object(obj, at, path, &name, depth + 1);
             } else if let Some(items) = obj.get("items").filter(|i| i.is_object()) {
                 let (target, item_def, item_at) = self.deref(items, &format!("{at}/items"));
-                let item_hint = format!("{name}Item");
+                let item_hint = if known {
+                    name.clone()
+                } else {
+                    format!("{name}Item")
+                };
                 let item_path = format!("{path}[]");
                 self.nested(target, item_def, &item_at, &item_path, &item_hint, depth);
             }
@@ -177,6 +207,18 @@ impl<'a> Table<'a> {
             None => (schema, None, at.to_owned()),
         }
     }
+}
+
+/// The innermost type of `rust_type`: `Line` for `Option<Vec<Line>>`.
+fn innermost(rust_type: &str) -> &str {
+    let mut t = rust_type;
+    while let Some(inner) = ["Option<", "Vec<", "Box<"]
+        .iter()
+        .find_map(|w| t.strip_prefix(w).and_then(|t| t.strip_suffix('>')))
+    {
+        t = inner;
+    }
+    t
 }
 
 fn description(schema: &Value) -> Option<String> {
@@ -353,6 +395,7 @@ mod tests {
     #[test]
     fn nested_objects_arrays_and_definitions_become_paths() {
         let schema = json!({
+            "title": "Order",
             "type": "object",
             "required": ["id", "lines"],
             "properties": {
@@ -385,9 +428,10 @@ mod tests {
                 ("note", "Option<OrderNote>", false),
                 ("lines", "Vec<Line>", true),
                 ("lines[].sku", "String", true),
-                ("lines[].qty", "Option<u64>", false),
+                // As generated: a positive minimum makes typify choose a non-zero integer.
+                ("lines[].qty", "Option<std::num::NonZeroU64>", false),
                 ("lines[].kind", "Option<LineKind>", false),
-                ("next", "Option<Self>", false),
+                ("next", "Option<Box<Order>>", false),
             ]
         );
         assert_eq!(rows[0].constraints, ["format: uuid"]);

@@ -239,6 +239,66 @@ fn for_typify(schema: &Value) -> Cow<'_, Value> {
     Cow::Owned(owned)
 }
 
+/// The Rust type of each field of each struct typify generates for `schema` (a bundled event
+/// version), read from its type space: struct name → Rust field name → type, written without
+/// the paths of the standard library (`Option<Vec<Line>>`, `chrono::DateTime<chrono::offset::Utc>`).
+/// Definitions named in `replaced` (Rust name → path, e.g. `Money2` → `shared::Money`) are
+/// written as that path, as `render_version` has the shared ones generated elsewhere.
+/// `None` when typify cannot take the schema (`generate` reports why).
+pub(crate) fn field_types(
+    schema: &Value,
+    replaced: &BTreeMap<String, String>,
+) -> Option<BTreeMap<String, BTreeMap<String, String>>> {
+    let schema = distinct_titles(schema);
+    let mut settings = settings();
+    for (name, path) in replaced {
+        settings.with_replacement(name, path, std::iter::empty());
+    }
+    typify(&schema, &settings, |space| {
+        let mut structs = BTreeMap::new();
+        for ty in space.iter_types() {
+            if let TypeDetails::Struct(s) = ty.details() {
+                let fields = s
+                    .properties_info()
+                    .filter_map(|p| {
+                        let field = space.get_type(&p.type_id).ok()?;
+                        Some((p.name.to_owned(), written_type(&field.ident().to_string())))
+                    })
+                    .collect();
+                structs.insert(ty.name(), fields);
+            }
+        }
+        structs
+    })
+    .ok()
+}
+
+/// A type path as typify prints it (`:: std :: option :: Option < super :: Line >`) the way
+/// the docs show it: no spaces, no standard-library or `super` paths.
+fn written_type(tokens: &str) -> String {
+    let mut text: String = tokens.chars().filter(|c| !c.is_whitespace()).collect();
+    for (path, short) in [
+        ("::std::option::", ""),
+        ("::std::vec::", ""),
+        ("::std::string::", ""),
+        ("::std::boxed::", ""),
+        ("::std::collections::", ""),
+        ("super::", ""),
+        ("::", ""),
+    ] {
+        // Only a leading `::` (or one after `<` or `,`) is the root of a path.
+        if path == "::" {
+            text = text.replace("<::", "<").replace(",::", ",");
+            if let Some(rest) = text.strip_prefix("::") {
+                text = rest.to_owned();
+            }
+        } else {
+            text = text.replace(path, short);
+        }
+    }
+    text.replace(',', ", ")
+}
+
 /// `schema` (a bundled event version or the shared definitions) without the `title`s that
 /// would name two different types alike. typify names a subschema's type after its `title`
 /// when it has one, and silently makes one type of two schemas that get the same name: a
