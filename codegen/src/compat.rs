@@ -1797,22 +1797,18 @@ impl<'v, 'b> Walk<'v, 'b> {
         // under the same `contains` (without one in B they constrain nothing); otherwise a
         // change of either fails closed.
         if let Some(y) = b.get("contains") {
+            // (min, max), an absent `maxContains` unbounded; `None` where a count is no count.
             let counts = |s: &Map<String, Value>| {
-                let min = s.get("minContains").map(Value::as_u64).unwrap_or(Some(1));
-                let max = s.get("maxContains").map(|m| m.as_u64().map(Some));
-                (min, max.unwrap_or(Some(None)))
+                let min = s.get("minContains").map_or(Some(1), Value::as_u64);
+                let max = s.get("maxContains").map_or(Some(u64::MAX), Value::as_u64);
+                (min, max)
             };
             let ((a_min, a_max), (b_min, b_max)) = (counts(a), counts(b));
             let narrowed = match (a_min, a_max, b_min, b_max) {
                 (Some(a_min), Some(a_max), Some(b_min), Some(b_max))
                     if a.get("contains") == Some(y) =>
                 {
-                    let above = |max: Option<u64>, than: Option<u64>| match (max, than) {
-                        (_, None) => false,
-                        (None, Some(_)) => true,
-                        (Some(m), Some(t)) => m > t,
-                    };
-                    b_min > a_min || above(a_max, b_max)
+                    b_min > a_min || b_max < a_max
                 }
                 _ => ["minContains", "maxContains"]
                     .iter()
