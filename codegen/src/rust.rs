@@ -277,25 +277,19 @@ pub(crate) fn field_types(
 /// the docs show it: no spaces, no standard-library or `super` paths.
 fn written_type(tokens: &str) -> String {
     let mut text: String = tokens.chars().filter(|c| !c.is_whitespace()).collect();
-    for (path, short) in [
-        ("::std::option::", ""),
-        ("::std::vec::", ""),
-        ("::std::string::", ""),
-        ("::std::boxed::", ""),
-        ("::std::collections::", ""),
-        ("super::", ""),
-        ("::", ""),
+    for path in [
+        "::std::option::",
+        "::std::vec::",
+        "::std::string::",
+        "::std::boxed::",
+        "::std::collections::",
+        "super::",
     ] {
-        // Only a leading `::` (or one after `<` or `,`) is the root of a path.
-        if path == "::" {
-            text = text.replace("<::", "<").replace(",::", ",");
-            if let Some(rest) = text.strip_prefix("::") {
-                text = rest.to_owned();
-            }
-        } else {
-            text = text.replace(path, short);
-        }
+        text = text.replace(path, "");
     }
+    // What is left rooted at `::` (`::chrono::…`) is written from its crate.
+    text = text.replace("<::", "<").replace(",::", ",");
+    let text = text.strip_prefix("::").unwrap_or(&text);
     text.replace(',', ", ")
 }
 
